@@ -1,0 +1,3 @@
+from resdsl.cli import main
+
+raise SystemExit(main())

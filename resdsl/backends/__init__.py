@@ -1,0 +1,1 @@
+"""Backends: what a verified graph becomes (reports here; torch and graphviz later)."""

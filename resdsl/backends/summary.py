@@ -1,0 +1,61 @@
+"""Per-stage totals of a verified graph: the rows of Table 1, and the `--json` object."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import networkx as nx
+
+CONVENTION = ("macs: multiply-adds of conv and fc layers (the paper's 'FLOPs'); "
+              "flops: 2 x macs; other_ops: element ops of BN, ReLU, add and pooling; "
+              "params: conv and fc weights and biases, and BN's affine scale and shift")
+
+
+@dataclass
+class StageSummary:
+    name: str
+    output: list[int]
+    params: int = 0
+    macs: int = 0
+    other_ops: int = 0
+
+
+@dataclass
+class NetworkSummary:
+    network: str
+    file: str
+    shortcut: str
+    stride_on: str
+    input: list[int]
+    output: list[int]
+    params: int
+    macs: int
+    flops: int
+    other_ops: int
+    stages: list[StageSummary]
+
+    def to_dict(self) -> dict:
+        return {"convention": CONVENTION, **asdict(self)}
+
+
+def summarize(graph: nx.DiGraph) -> NetworkSummary:
+    stages = {s["name"]: StageSummary(s["name"], []) for s in graph.graph["stages"]}
+    ends = {}
+    for node in nx.topological_sort(graph):
+        attrs = graph.nodes[node]
+        if attrs["op"] in ("input", "output"):
+            ends[attrs["op"]] = list(attrs["shape"])
+            continue
+        stage = stages[attrs["stage"]]
+        stage.params += attrs["params"]
+        stage.macs += attrs["macs"]
+        stage.other_ops += attrs["other_ops"]
+        stage.output = list(attrs["shape"])
+    rows = list(stages.values())
+    config = graph.graph["config"]
+    macs = sum(s.macs for s in rows)
+    return NetworkSummary(
+        network=graph.graph["name"], file=graph.graph["file"], shortcut=config.shortcut or "none",
+        stride_on=config.stride_on, input=ends["input"], output=ends["output"],
+        params=sum(s.params for s in rows), macs=macs, flops=2 * macs,
+        other_ops=sum(s.other_ops for s in rows), stages=rows)

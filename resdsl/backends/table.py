@@ -1,0 +1,86 @@
+"""Table 1 as text: a row per stage, a column pair per network, units in the headers."""
+
+from __future__ import annotations
+
+from resdsl.backends.summary import NetworkSummary, StageSummary
+
+METRICS = {
+    "macs": ("MACs", "multiply-adds of conv and fc layers, the paper's 'FLOPs' (Table 1)"),
+    "flops": ("FLOPs", "2 x the multiply-adds of conv and fc layers"),
+    "macs+ops": ("MACs+ops", "multiply-adds of conv and fc layers, plus one op per element "
+                             "of BN, ReLU and add and per window element of pooling"),
+    "flops+ops": ("FLOPs+ops", "2 x the multiply-adds of conv and fc layers, plus one op per "
+                               "element of BN, ReLU and add and per window element of pooling"),
+}
+
+
+def work(row: StageSummary | NetworkSummary, metric: str) -> int:
+    scale = 2 if metric.startswith("flops") else 1
+    return scale * row.macs + (row.other_ops if metric.endswith("+ops") else 0)
+
+
+def format_table(summaries: list[NetworkSummary], metric: str = "macs") -> str:
+    label, meaning = METRICS[metric]
+    big = max(work(s, metric) for s in summaries) >= 1e9
+    unit, divisor = ("G", 1e9) if big else ("M", 1e6)
+    names = _stage_names(summaries)
+    sizes = [{s.name: _size(s.output) for s in net.stages} for net in summaries]
+    shared_size = all(sizes[0].get(n) == other.get(n, sizes[0].get(n)) for n in names for other in sizes)
+
+    header1, header2 = ["stage"], [""]
+    if shared_size:
+        header1.append("output"), header2.append("")
+    for net in summaries:
+        header1 += [net.network, ""] + ([""] if not shared_size else [])
+        header2 += (["output"] if not shared_size else []) + ["params(M)", f"{unit}{label}"]
+    rows = [header1, header2]
+    for name in names:
+        row = [name]
+        if shared_size:
+            row.append(next(s[name] for s in sizes if name in s))
+        for net, net_sizes in zip(summaries, sizes):
+            stage = next((s for s in net.stages if s.name == name), None)
+            if not shared_size:
+                row.append(net_sizes.get(name, "-"))
+            row += ([f"{stage.params / 1e6:.2f}", f"{work(stage, metric) / divisor:.2f}"]
+                    if stage else ["-", "-"])
+        rows.append(row)
+    total = ["total"] + ([""] if shared_size else [])
+    for net in summaries:
+        total += ([""] if not shared_size else []) + [
+            f"{net.params / 1e6:.2f}", f"{work(net, metric) / divisor:.2f}"]
+    rows.append(total)
+
+    lines = [f"{label}: {meaning}; {unit} = 10^{9 if big else 6}, M = 10^6",
+             "params: conv and fc weights and biases, and BN's affine scale and shift", ""]
+    lines += _align(rows)
+    lines += ["", "exact counts:"]
+    width = max(len(net.network) for net in summaries)
+    for net in summaries:
+        lines.append(f"  {net.network:<{width}}  {net.params:>14,} params  "
+                     f"{work(net, metric):>16,} {label}  (shortcut {net.shortcut}, "
+                     f"stride on {net.stride_on}, {net.file})")
+    return "\n".join(lines)
+
+
+def _stage_names(summaries: list[NetworkSummary]) -> list[str]:
+    names: list[str] = []
+    for net in summaries:
+        for stage in net.stages:
+            if stage.name not in names:
+                names.append(stage.name)
+    return names
+
+
+def _size(shape: list[int]) -> str:
+    return f"{shape[1]}x{shape[2]}" if len(shape) == 3 else "1x1"
+
+
+def _align(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    out = []
+    for row in rows:
+        cells = [row[0].ljust(widths[0])]
+        cells += [cell.rjust(width) for cell, width in zip(row[1:], widths[1:])]
+        out.append("  ".join(cells).rstrip())
+    return out

@@ -1,0 +1,136 @@
+"""The `resdsl` command. Results go to stdout, diagnostics to stderr.
+
+Exit codes: 0 success; 1 a problem with the input (.arch text or --set), reported as
+`file:line:col: error: ...`; 2 bad command-line usage; 3 an internal error (a bug in
+resdsl: set RESDSL_DEBUG=1 for the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+
+from resdsl.errors import ResdslError
+
+EXIT_INPUT, EXIT_USAGE, EXIT_INTERNAL = 1, 2, 3
+
+EPILOG = """\
+exit codes: 0 success; 1 error in an .arch file or a --set value; 2 bad usage;
+3 internal error (set RESDSL_DEBUG=1 to see the traceback)"""
+
+
+def _override(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, as in n=18, not {text!r}")
+    return key.strip(), value.strip()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="resdsl", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        description="Compile networks written like Table 1 of 'Deep Residual Learning for "
+                    "Image Recognition' (.arch files): shapes, parameters and multiply-adds.")
+    parser.add_argument("--version", action="version", version=f"resdsl {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--set", dest="overrides", action="append", type=_override, default=[],
+                        metavar="NAME=VALUE",
+                        help="override a parameter (n=18) or a setting (shortcut=A, "
+                             "input=3x32x32, stride_on=3x3, bias=on, bn=off, classes=10); "
+                             "repeatable")
+    common.add_argument("--dump-ir", action="store_true",
+                        help="print the IR to stderr after elaboration and after each pass")
+
+    flops = commands.add_parser(
+        "flops", parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG, help="params and multiply-adds per stage, Table 1 style",
+        description="Print params and multiply-adds per stage and in total, one column pair "
+                    "per file, like the paper's Table 1. By default the work column counts "
+                    "MACs: multiply-adds of conv and fc layers only, which is what the paper "
+                    "calls FLOPs (ResNet-50: 3.8 x 10^9).")
+    flops.add_argument("files", nargs="+", metavar="FILE", help=".arch files, side by side")
+    flops.add_argument("--flops", action="store_true",
+                       help="report FLOPs = 2 x MACs instead of MACs")
+    flops.add_argument("--all-ops", action="store_true",
+                       help="also count BN, ReLU and add (one op per element) and pooling "
+                            "(one per window element)")
+    flops.add_argument("--json", action="store_true",
+                       help="one JSON object per file and line, with integer params, macs, "
+                            "flops and other_ops, input and output shapes, and stages")
+
+    check = commands.add_parser(
+        "check", parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG, help="validate a file and print every layer's output shape",
+        description="Validate an .arch file through every pass and print each node of the "
+                    "IR with its output shape (C x H x W), params and MACs.")
+    check.add_argument("file", metavar="FILE")
+    return parser
+
+
+def _version() -> str:
+    from resdsl import __version__
+    return __version__
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except ResdslError as error:
+        prefix = "" if error.span else "resdsl: "
+        print(prefix + error.format(), file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # a bug: say so plainly, keep the traceback for debugging
+        if os.environ.get("RESDSL_DEBUG"):
+            traceback.print_exc()
+        print(f"resdsl: internal error: {type(error).__name__}: {error}\n"
+              "this is a bug in resdsl; rerun with RESDSL_DEBUG=1 and report the traceback",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _run(args) -> int:
+    from resdsl.api import build
+    from resdsl.backends.summary import summarize
+
+    overrides = dict(args.overrides)
+    dump_to = (lambda text: print(text, file=sys.stderr)) if args.dump_ir else None
+    if args.command == "check":
+        graph = build(args.file, dump_to=dump_to, **overrides)
+        print(_format_check(graph, summarize(graph)))
+        return 0
+    summaries = [summarize(build(path, dump_to=dump_to, **overrides)) for path in args.files]
+    if args.json:
+        for summary in summaries:
+            print(json.dumps(summary.to_dict(), separators=(",", ":")))
+        return 0
+    from resdsl.backends.table import format_table
+    metric = ("flops" if args.flops else "macs") + ("+ops" if args.all_ops else "")
+    print(format_table(summaries, metric))
+    return 0
+
+
+def _format_check(graph, summary) -> str:
+    import networkx as nx
+
+    rows = [("node", "op", "output (CxHxW)", "params", "MACs")]
+    for node in nx.topological_sort(graph):
+        a = graph.nodes[node]
+        rows.append((node, a["op"], "x".join(map(str, a["shape"])), f"{a['params']:,}",
+                     f"{a['macs']:,}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    lines = [f"{summary.network} ({summary.file}): input {'x'.join(map(str, summary.input))}, "
+             f"shortcut {summary.shortcut}, stride on {summary.stride_on}"]
+    for r in rows:
+        lines.append(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  "
+                     f"{r[3]:>{widths[3]}}  {r[4]:>{widths[4]}}")
+    lines.append(f"ok: {summary.params:,} params, {summary.macs:,} MACs "
+                 "(multiply-adds of conv and fc layers)")
+    return "\n".join(lines)

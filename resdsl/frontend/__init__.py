@@ -1,0 +1,1 @@
+"""Front end: .arch text → parse tree → AST → one resolved `NetworkSpec`."""

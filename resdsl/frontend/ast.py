@@ -1,0 +1,120 @@
+"""The AST of an .arch file: plain dataclasses, each holding the span it was parsed from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from resdsl.errors import Span
+
+
+# Expressions (channel counts, repeats, strides, parameter defaults).
+
+@dataclass(frozen=True)
+class Num:
+    value: int | float
+    span: Span
+
+
+@dataclass(frozen=True)
+class Var:
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class BinOp:
+    op: str  # '+', '-', '*'
+    left: "Expr"
+    right: "Expr"
+    span: Span
+
+
+@dataclass(frozen=True)
+class Neg:
+    operand: "Expr"
+    span: Span
+
+
+Expr = Num | Var | BinOp | Neg
+
+
+# Terms: the comma-separated items of a stage; grouped into layers during elaboration.
+
+@dataclass(frozen=True)
+class Term:
+    """One item of a stage line.
+
+    kind is one of: conv (kernel), maxpool / avgpool (kernel or None = global), fc (value),
+    softmax, relu, dropout (value or None), stride (value), pad (value), channels (value),
+    block (body, value = repeat or None), call (name, args, value = repeat or None).
+    """
+
+    kind: str
+    span: Span
+    kernel: tuple[int, ...] | None = None
+    value: Expr | None = None
+    body: tuple["Term", ...] = ()
+    name: str | None = None
+    args: tuple[Expr, ...] = ()
+
+
+# Statements.
+
+@dataclass(frozen=True)
+class NetworkDecl:
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Extends:
+    path: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class ParamDecl:
+    name: str
+    default: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class BlockDef:
+    name: str
+    params: tuple[str, ...]
+    body: tuple[Term, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    value: str  # as written; settings.py gives it a type
+    span: Span
+    value_span: Span
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    size: tuple[int, ...] | None  # the output-size column, e.g. (56, 56)
+    terms: tuple[Term, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """A line of bare terms: it continues the stage above it."""
+
+    terms: tuple[Term, ...]
+    span: Span
+
+
+Statement = NetworkDecl | Extends | ParamDecl | BlockDef | Setting | Stage | Continuation
+
+
+@dataclass(frozen=True)
+class ArchFile:
+    path: str
+    statements: tuple[Statement, ...]

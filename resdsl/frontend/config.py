@@ -1,0 +1,143 @@
+"""Per-network settings (input, shortcut, stride_on, bias, bn, classes) and `--set`.
+
+A setting is written `key value` in the file; `--set key=value` overrides it, and also
+overrides a parameter declared with `param`. Both are checked here, where the span of
+the text (or the `--set` that gave the value) is still known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from resdsl.errors import ResdslError, Span, did_you_mean
+from resdsl.frontend.evaluate import Number, evaluate
+from resdsl.frontend.resolve import NetworkSpec
+
+SHORTCUT_OPTIONS = ("A", "B", "C", "none")
+
+
+@dataclass(frozen=True)
+class Config:
+    input_shape: tuple[int, int, int]
+    shortcut: str | None  # A, B, C, none; None when the file does not say
+    stride_on: str  # '1x1': the paper's v1; '3x3': torchvision's v1.5
+    bias: bool
+    bn: bool
+    classes: int
+    input_span: Span | None = None
+    shortcut_span: Span | None = None
+
+
+def _input(text: str) -> tuple[int, int, int]:
+    parts = text.lower().replace("×", "x").split("x")
+    if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise ValueError("input is channels x height x width, e.g. 3x224x224")
+    return tuple(int(p) for p in parts)
+
+
+def _shortcut(text: str) -> str:
+    for option in SHORTCUT_OPTIONS:
+        if text.lower() == option.lower():
+            return option
+    raise ValueError("shortcut is A (zero-padding identity), B (projection where the shape "
+                     "changes), C (projection everywhere) or none (a plain network)")
+
+
+def _stride_on(text: str) -> str:
+    if text in ("1x1", "3x3"):
+        return text
+    raise ValueError("stride_on is 1x1 (the paper's v1: stride on the first 1x1 conv) or "
+                     "3x3 (torchvision's v1.5: stride on the 3x3 conv)")
+
+
+def _switch(text: str) -> bool:
+    if text in ("on", "off"):
+        return text == "on"
+    raise ValueError("this setting is on or off")
+
+
+def _classes(text: str) -> int:
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    raise ValueError("classes is a whole number of at least 1")
+
+
+# name -> (how to read the value, default when the file does not say)
+SETTINGS: dict[str, tuple[Callable[[str], object], str | None]] = {
+    "input": (_input, None),
+    "shortcut": (_shortcut, None),
+    "stride_on": (_stride_on, "1x1"),
+    "bias": (_switch, "off"),
+    "bn": (_switch, "on"),
+    "classes": (_classes, "1000"),
+}
+
+
+def check_overrides(spec: NetworkSpec, overrides: Mapping[str, object]) -> None:
+    """Refuse a `--set` name that is neither a setting nor a parameter of this network."""
+    for key in overrides:
+        if key not in SETTINGS and key not in spec.params:
+            known = sorted(spec.params) + sorted(SETTINGS)
+            hint = did_you_mean(key, known) or (
+                f"this network's parameters: {', '.join(sorted(spec.params)) or 'none'}; "
+                f"settings: {', '.join(SETTINGS)}")
+            raise ResdslError(f"--set {key}: '{spec.name}' has no parameter or setting "
+                              f"'{key}'", hint=hint)
+
+
+def resolve_config(spec: NetworkSpec, overrides: Mapping[str, object]) -> Config:
+    values, spans = {}, {}
+    for key, (read, default) in SETTINGS.items():
+        written = spec.settings.get(key)
+        if key in overrides:
+            text, span, origin = str(overrides[key]), None, f"--set {key}={overrides[key]}: "
+        elif written is not None:
+            text, span, origin = written.value, written.value_span, ""
+        else:
+            text, span, origin = default, None, ""
+        spans[key] = written.span if written is not None else None
+        if text is None:
+            values[key] = None
+            continue
+        try:
+            values[key] = read(text)
+        except ValueError as error:
+            raise ResdslError(f"{origin}bad value '{text}' for {key}", span,
+                              hint=str(error)) from None
+    for setting in spec.settings.values():
+        if setting.key not in SETTINGS:
+            raise ResdslError(f"unknown setting '{setting.key}'", setting.span,
+                              hint=did_you_mean(setting.key, SETTINGS)
+                              or f"settings are: {', '.join(SETTINGS)}")
+    if values["input"] is None:
+        raise ResdslError("the network has no input size", Span(spec.path, 0, 0),
+                          hint="add a line such as `input 3x224x224`")
+    return Config(input_shape=values["input"], shortcut=values["shortcut"],
+                  stride_on=values["stride_on"], bias=values["bias"], bn=values["bn"],
+                  classes=values["classes"], input_span=spans["input"],
+                  shortcut_span=spans["shortcut"])
+
+
+def parameter_values(spec: NetworkSpec, overrides: Mapping[str, object],
+                     config: Config) -> dict[str, Number]:
+    """Each parameter's value: its `--set` override, else its default, in file order."""
+    env: dict[str, Number] = {"classes": config.classes}
+    for name, decl in spec.params.items():
+        if name in overrides:
+            env[name] = _number(name, overrides[name])
+        else:
+            env[name] = evaluate(decl.default, env)
+    return env
+
+
+def _number(name: str, value: object) -> Number:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    text = str(value)
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    raise ResdslError(f"--set {name}={text}: a parameter's value is a number")

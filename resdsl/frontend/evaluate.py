@@ -1,0 +1,47 @@
+"""Evaluate the arithmetic of an .arch file (`4w`, `n`, `2*n+1`) over known names only."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from resdsl.errors import ResdslError, did_you_mean
+from resdsl.frontend import ast
+from resdsl.frontend.parser import KEYWORDS
+
+Number = int | float
+
+
+def evaluate(expr: ast.Expr, env: Mapping[str, Number]) -> Number:
+    if isinstance(expr, ast.Num):
+        return expr.value
+    if isinstance(expr, ast.Var):
+        if expr.name not in env:
+            raise ResdslError(f"unknown name '{expr.name}'", expr.span,
+                              hint=did_you_mean(expr.name, _suggestions(env))
+                              or "a name here is a parameter (`param n = 3`), a block's "
+                                 "parameter, or `classes`")
+        return env[expr.name]
+    if isinstance(expr, ast.Neg):
+        return -evaluate(expr.operand, env)
+    left, right = evaluate(expr.left, env), evaluate(expr.right, env)
+    if expr.op == "+":
+        return left + right
+    if expr.op == "-":
+        return left - right
+    return left * right
+
+
+def whole(expr: ast.Expr, env: Mapping[str, Number], what: str, minimum: int = 1) -> int:
+    """Evaluate to a whole number of at least `minimum`, or say which value was wrong."""
+    value = evaluate(expr, env)
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ResdslError(f"{what} must be a whole number, not {value:g}", expr.span)
+        value = int(value)
+    if value < minimum:
+        raise ResdslError(f"{what} must be at least {minimum}, not {value}", expr.span)
+    return value
+
+
+def _suggestions(env: Mapping[str, Number]):
+    return list(env) + list(KEYWORDS)

@@ -1,0 +1,252 @@
+"""Parse .arch text into the AST, turning Lark's exceptions into located `ResdslError`s."""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark.lexer import PatternStr
+
+from resdsl.errors import ResdslError, Span, did_you_mean
+from resdsl.frontend import ast
+
+# How a syntax error names what the parser wanted, for terminals that are patterns.
+_READABLE = {
+    "DIMS": "a size such as 3x3",
+    "SCALED": "a multiple such as 4w",
+    "FLOAT": "a decimal number",
+    "INT": "a number",
+    "NAME": "a name",
+    "NETNAME": "a network name",
+    "STRING": 'a quoted path such as "resnet34.arch"',
+    "MAXPOOL": "'maxpool'",
+    "AVGPOOL": "'avgpool'",
+    "_REPEAT": "'x'",
+    "_NL": "end of line",
+    "$END": "end of file",
+}
+KEYWORDS = ("network", "extends", "param", "block", "conv", "maxpool", "avgpool", "fc",
+            "softmax", "relu", "dropout", "stride", "pad")
+
+
+class _NewlinesInsideBrackets:
+    """Post-lexer: inside [ ] and ( ) a newline is only layout, as in the paper's rows."""
+
+    always_accept = ("_NL",)
+
+    def process(self, stream):
+        opened: list[Token] = []
+        for token in stream:
+            if token.type in ("LSQB", "LPAR"):
+                opened.append(token)
+            elif token.type in ("RSQB", "RPAR") and opened:
+                opened.pop()
+            elif token.type == "_NL" and opened:
+                continue
+            yield token
+        if opened:
+            raise _Unclosed(opened[-1])
+
+
+class _Unclosed(Exception):
+    def __init__(self, token: Token):
+        self.token = token
+
+
+@functools.lru_cache(maxsize=1)
+def _lark() -> Lark:
+    grammar = resources.files("resdsl.grammars").joinpath("arch.lark").read_text("utf-8")
+    return Lark(grammar, parser="lalr", lexer="contextual", postlex=_NewlinesInsideBrackets(),
+                propagate_positions=True, maybe_placeholders=True, cache=True)
+
+
+def parse(text: str, path: str) -> ast.ArchFile:
+    """Parse one file's text. `path` is only used to label spans."""
+    try:
+        tree = _lark().parse(text)
+    except _Unclosed as unclosed:
+        tok = unclosed.token
+        raise ResdslError(f"'{tok.value}' is never closed", _token_span(tok, path),
+                          hint=f"add the matching '{']' if tok.value == '[' else ')'}'",
+                          source=text) from None
+    except UnexpectedInput as error:
+        raise _syntax_error(error, text, path) from None
+    return _ToAst(path).transform(tree)
+
+
+def _token_span(token: Token, path: str) -> Span:
+    return Span(path, token.line, token.column, token.end_line, token.end_column)
+
+
+def _syntax_error(error: UnexpectedInput, text: str, path: str) -> ResdslError:
+    line, column = max(error.line, 1), max(error.column, 1)
+    span = Span(path, line, column, line, column + 1)
+    hint = None
+    if isinstance(error, UnexpectedCharacters):
+        char = text[error.pos_in_stream] if error.pos_in_stream < len(text) else "?"
+        message = f"unexpected character {char!r}"
+        hint = "an .arch file holds layers, sizes, names and numbers; '#' starts a comment"
+    elif isinstance(error, UnexpectedToken):
+        token = error.token
+        if token.type == "$END":
+            message = "unexpected end of file"
+        else:
+            span = _token_span(token, path)
+            what = "end of line" if token.type == "_NL" else repr(str(token))
+            message = f"unexpected {what}"
+            if token.type in ("NAME", "NETNAME"):
+                hint = did_you_mean(str(token), KEYWORDS)
+        expected = _readable_expected(error.expected)
+        if expected:
+            message += f"; expected {expected}"
+        if hint is None and "COLON" in error.expected:
+            hint = "a stage line reads `name HxW : layers`, e.g. `conv1 112x112 : 7x7, 64, /2`"
+    else:
+        message = "syntax error"
+    return ResdslError(message, span, hint=hint, source=text)
+
+
+def _readable_expected(names) -> str:
+    terminals = {t.name: t for t in _lark().terminals}
+    words = set()
+    for name in names:
+        term = terminals.get(name)
+        if name in _READABLE:
+            words.add(_READABLE[name])
+        elif term is not None and isinstance(term.pattern, PatternStr):
+            words.add(repr(term.pattern.value))
+    ordered = sorted(words)
+    if len(ordered) > 8:
+        ordered = ordered[:8] + ["..."]
+    return " or ".join(ordered) if len(ordered) <= 2 else ", ".join(ordered)
+
+
+def _dims(token: Token) -> tuple[int, ...]:
+    return tuple(int(part) for part in str(token).replace("×", "x").split("x"))
+
+
+class _ToAst(Transformer):
+    """Parse tree → AST. Method names are the grammar's rule names and aliases."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+
+    def _span(self, meta) -> Span:
+        return Span(self.path, meta.line, meta.column, meta.end_line, meta.end_column)
+
+    # expressions
+    @v_args(meta=True)
+    def int(self, meta, children):
+        return ast.Num(int(children[0]), self._span(meta))
+
+    @v_args(meta=True)
+    def float(self, meta, children):
+        return ast.Num(float(children[0]), self._span(meta))
+
+    @v_args(meta=True)
+    def var(self, meta, children):
+        return ast.Var(str(children[0]), self._span(meta))
+
+    @v_args(meta=True)
+    def scaled(self, meta, children):
+        text = str(children[0])
+        digits = len(text) - len(text.lstrip("0123456789"))
+        span = self._span(meta)
+        return ast.BinOp("*", ast.Num(int(text[:digits]), span), ast.Var(text[digits:], span), span)
+
+    @v_args(meta=True)
+    def neg(self, meta, children):
+        return ast.Neg(children[0], self._span(meta))
+
+    def _binop(op):  # noqa: N805 - a factory for the three operator rules below
+        @v_args(meta=True)
+        def rule(self, meta, children):
+            return ast.BinOp(op, children[0], children[1], self._span(meta))
+        return rule
+
+    add, sub, mul = _binop("+"), _binop("-"), _binop("*")
+
+    # terms
+    @v_args(meta=True)
+    def conv(self, meta, children):
+        return ast.Term("conv", self._span(meta), kernel=_dims(children[0]))
+
+    @v_args(meta=True)
+    def maxpool(self, meta, children):
+        return self._pool("maxpool", meta, children)
+
+    @v_args(meta=True)
+    def avgpool(self, meta, children):
+        return self._pool("avgpool", meta, children)
+
+    def _pool(self, kind, meta, children):
+        kernel = _dims(children[0]) if children[0] is not None else None
+        return ast.Term(kind, self._span(meta), kernel=kernel)
+
+    def _valued(kind):  # noqa: N805 - a factory for terms of the form `keyword value`
+        @v_args(meta=True)
+        def rule(self, meta, children):
+            value = children[0] if children else None
+            return ast.Term(kind, self._span(meta), value=value)
+        return rule
+
+    fc, dropout, stride, pad, channels = (
+        _valued("fc"), _valued("dropout"), _valued("stride"), _valued("pad"), _valued("channels"))
+    softmax, relu = _valued("softmax"), _valued("relu")
+
+    @v_args(meta=True)
+    def block(self, meta, children):
+        body, repeat = children
+        return ast.Term("block", self._span(meta), body=body, value=repeat)
+
+    @v_args(meta=True)
+    def call(self, meta, children):
+        name, *args, repeat = children
+        args = tuple(a for a in args if a is not None)
+        return ast.Term("call", self._span(meta), name=str(name), args=args, value=repeat)
+
+    def bracket(self, children):
+        return children[0]
+
+    def terms(self, children):
+        return tuple(children)
+
+    # statements
+    @v_args(meta=True)
+    def network(self, meta, children):
+        return ast.NetworkDecl(str(children[0]), self._span(meta))
+
+    @v_args(meta=True)
+    def extends(self, meta, children):
+        return ast.Extends(str(children[0])[1:-1], self._span(meta))
+
+    @v_args(meta=True)
+    def param(self, meta, children):
+        return ast.ParamDecl(str(children[0]), children[1], self._span(meta))
+
+    @v_args(meta=True)
+    def block_def(self, meta, children):
+        name, *params, body = children
+        params = tuple(str(p) for p in params if p is not None)
+        return ast.BlockDef(str(name), params, body, self._span(meta))
+
+    @v_args(meta=True)
+    def setting(self, meta, children):
+        key, value = children
+        return ast.Setting(str(key), str(value), self._span(meta), _token_span(value, self.path))
+
+    @v_args(meta=True)
+    def stage(self, meta, children):
+        name, size, terms = children
+        return ast.Stage(str(name), _dims(size) if size is not None else None,
+                         terms or (), self._span(meta))
+
+    @v_args(meta=True)
+    def continuation(self, meta, children):
+        return ast.Continuation(children[0], self._span(meta))
+
+    def start(self, children):
+        return ast.ArchFile(self.path, tuple(children))

@@ -1,0 +1,128 @@
+"""Read an .arch file, follow `extends`, and merge the chain into one `NetworkSpec`.
+
+A derived file overrides its parent by name: a setting, parameter or block of the same
+name replaces the parent's, and a stage of the same name replaces the parent's stage in
+place (new stages are appended). So plain-34 is ResNet-34 plus `shortcut none`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from resdsl.errors import ResdslError, Span
+from resdsl.frontend import ast
+from resdsl.frontend.parser import parse
+
+MAX_EXTENDS_DEPTH = 32
+
+
+@dataclass
+class NetworkSpec:
+    """Everything one network's text says, after inheritance, before evaluation."""
+
+    path: str
+    name: str
+    settings: dict[str, ast.Setting] = field(default_factory=dict)
+    params: dict[str, ast.ParamDecl] = field(default_factory=dict)
+    blocks: dict[str, ast.BlockDef] = field(default_factory=dict)
+    stages: list[ast.Stage] = field(default_factory=list)
+
+
+def read_source(path: str) -> str:
+    """A file's text, or a ResdslError that says why it cannot be had."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise ResdslError(f"cannot read file: {error.strerror or error}", Span(path, 0, 0)) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        before = data[: error.start]
+        line = before.count(b"\n") + 1
+        column = len(before) - (before.rfind(b"\n") + 1) + 1
+        raise ResdslError(f"the file is not UTF-8 text (byte 0x{data[error.start]:02x})",
+                          Span(path, line, column), hint="save the file as UTF-8") from None
+
+
+def load_spec(path: str) -> NetworkSpec:
+    """Parse `path` and the files it extends into one spec."""
+    return _load(str(path), chain=())
+
+
+def _load(path: str, chain: tuple[str, ...]) -> NetworkSpec:
+    key = str(Path(path).resolve())
+    arch = parse(read_source(path), path)
+    parent_decl = next((s for s in arch.statements if isinstance(s, ast.Extends)), None)
+    if parent_decl is None:
+        spec = NetworkSpec(path=path, name=Path(path).stem)
+    else:
+        parent_path = str(Path(path).parent / parent_decl.path)
+        if str(Path(parent_path).resolve()) in chain + (key,):
+            raise ResdslError(f"'{parent_decl.path}' extends this file again: a cycle",
+                              parent_decl.span, hint="a file may not extend itself, directly or not")
+        if len(chain) >= MAX_EXTENDS_DEPTH:
+            raise ResdslError(f"more than {MAX_EXTENDS_DEPTH} files extend one another",
+                              parent_decl.span)
+        try:
+            spec = _load(parent_path, chain + (key,))
+        except ResdslError as error:
+            if error.span and error.span.line == 0 and error.span.file == parent_path:
+                raise ResdslError(f"cannot extend '{parent_decl.path}': {error.message}",
+                                  parent_decl.span) from None
+            raise
+        spec.path = path
+        spec.name = Path(path).stem
+    _merge(spec, arch)
+    return spec
+
+
+def _merge(spec: NetworkSpec, arch: ast.ArchFile) -> None:
+    """Apply one file's statements on top of what it inherited."""
+    seen_here: dict[tuple[str, str], Span] = {}
+
+    def once(kind: str, name: str, span: Span) -> None:
+        if (kind, name) in seen_here:
+            first = seen_here[(kind, name)]
+            raise ResdslError(f"{kind} '{name}' is defined twice in this file", span,
+                              hint=f"the first is at line {first.line}")
+        seen_here[(kind, name)] = span
+
+    stage_index = {stage.name: i for i, stage in enumerate(spec.stages)}
+    current: ast.Stage | None = None
+    extends_seen = False
+    for statement in arch.statements:
+        if isinstance(statement, ast.Continuation):
+            if current is None:
+                raise ResdslError("these layers belong to no stage", statement.span,
+                                  hint="start the line with a stage name, e.g. `conv1 112x112 : 7x7, 64, /2`")
+            current = ast.Stage(current.name, current.size, current.terms + statement.terms,
+                                current.span)
+            spec.stages[stage_index[current.name]] = current
+            continue
+        if isinstance(statement, ast.Stage):
+            once("stage", statement.name, statement.span)
+            current = statement
+            if statement.name in stage_index:
+                spec.stages[stage_index[statement.name]] = statement
+            else:
+                stage_index[statement.name] = len(spec.stages)
+                spec.stages.append(statement)
+            continue
+        current = None
+        if isinstance(statement, ast.NetworkDecl):
+            once("network", "name", statement.span)
+            spec.name = statement.name
+        elif isinstance(statement, ast.Extends):
+            if extends_seen:
+                raise ResdslError("a file may extend only one other file", statement.span)
+            extends_seen = True
+        elif isinstance(statement, ast.Setting):
+            once("setting", statement.key, statement.span)
+            spec.settings[statement.key] = statement
+        elif isinstance(statement, ast.ParamDecl):
+            once("param", statement.name, statement.span)
+            spec.params[statement.name] = statement
+        elif isinstance(statement, ast.BlockDef):
+            once("block", statement.name, statement.span)
+            spec.blocks[statement.name] = statement

@@ -1,0 +1,1 @@
+"""The passes between elaboration and the backends, in the order the pipeline runs them."""

@@ -1,0 +1,57 @@
+"""Turn each unit's identity shortcut into what the network's option asks for.
+
+Paper, sec. 3.3 and Table 3: option A keeps the identity and, where the shape changes,
+subsamples it with the unit's stride and pads the new channels with zeros (no
+parameters); B projects with a 1x1 conv (and BN) only where the shape changes; C
+projects on every shortcut.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from resdsl.ir.ops import ShapeError, output_shape
+from resdsl.passes.base import Pass, located, nodes_of, ordered_inputs
+
+
+class InsertShortcuts(Pass):
+    name = "insert_shortcuts"
+
+    def apply(self, graph: nx.DiGraph) -> None:
+        config = graph.graph["config"]
+        for add in list(nodes_of(graph, "add")):
+            branch, source = ordered_inputs(graph, add)
+            changes = graph.nodes[branch]["shape"] != graph.nodes[source]["shape"]
+            if config.shortcut == "C" or (config.shortcut == "B" and changes):
+                _reroute(graph, add, source, _projection(graph, add, config))
+            elif config.shortcut == "A" and changes:
+                a = graph.nodes[add]
+                _reroute(graph, add, source, [("pad", dict(
+                    op="pad", stride=a["stride"], out_channels=graph.nodes[branch]["shape"][0]))])
+
+
+def _projection(graph, add, config):
+    a, channels = graph.nodes[add], graph.nodes[ordered_inputs(graph, add)[0]]["shape"][0]
+    layers = [("conv", dict(op="conv", kernel=1, stride=a["stride"], padding=0,
+                            out_channels=channels, groups=1, bias=config.bias))]
+    if config.bn:
+        layers.append(("bn", dict(op="bn")))
+    return layers
+
+
+def _reroute(graph, add, source, layers) -> None:
+    """Replace the edge source → add by source → layers → add, giving each its shape."""
+    a = graph.nodes[add]
+    graph.remove_edge(source, add)
+    tail = source
+    for name, attrs in layers:
+        node = f"{a['unit']}.shortcut.{name}"
+        graph.add_node(node, scope=node, span=a["span"], stage=a["stage"], unit=a["unit"],
+                       **attrs)
+        graph.add_edge(tail, node, input=0)
+        try:
+            graph.nodes[node]["shape"] = output_shape(graph.nodes[node], [graph.nodes[tail]["shape"]])
+        except ShapeError as error:
+            raise located(graph, node, error) from None
+        tail = node
+    graph.add_edge(tail, add, input=1, shortcut=True)

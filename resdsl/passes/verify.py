@@ -1,0 +1,47 @@
+"""Check the IR contract: one input, one output, acyclic, connected, shapes agree at adds."""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from resdsl.errors import ResdslError
+from resdsl.passes.base import Pass, ordered_inputs
+
+_ARITY = {"input": 0, "add": 2}
+
+
+class Verify(Pass):
+    name = "verify"
+
+    def apply(self, graph: nx.DiGraph) -> None:
+        if not nx.is_directed_acyclic_graph(graph):
+            raise ResdslError(f"internal: the graph of {graph.graph['name']} has a cycle")
+        ends = {op: [n for n, o in graph.nodes(data="op") if o == op] for op in ("input", "output")}
+        for op, found in ends.items():
+            if len(found) != 1:
+                raise ResdslError(f"internal: the graph has {len(found)} {op} nodes, not 1")
+        reached = nx.descendants(graph, ends["input"][0]) | {ends["input"][0]}
+        for node, attrs in graph.nodes(data=True):
+            span = attrs.get("span")
+            if node not in reached:
+                raise ResdslError(f"internal: {node} is not reached from the input", span)
+            arity = _ARITY.get(attrs["op"], 1)
+            if graph.in_degree(node) != arity:
+                raise ResdslError(f"internal: {node} ({attrs['op']}) has {graph.in_degree(node)} "
+                                  f"inputs, not {arity}", span)
+            missing = [k for k in ("shape", "params", "macs") if k not in attrs]
+            if missing:
+                raise ResdslError(f"internal: {node} has no {', '.join(missing)}", span)
+            if attrs["op"] == "add":
+                self._check_add(graph, node, span)
+
+    def _check_add(self, graph, node, span) -> None:
+        branch, shortcut = (graph.nodes[u]["shape"] for u in ordered_inputs(graph, node))
+        if branch != shortcut:
+            fmt = "x".join
+            option = graph.graph["config"].shortcut
+            raise ResdslError(
+                f"{node}: the block's output ({fmt(map(str, branch))}) and its shortcut "
+                f"({fmt(map(str, shortcut))}) differ at the add", span,
+                hint=f"option {option} cannot join these shapes; a projection (shortcut B or C) "
+                     "can change both channels and size")
