@@ -21,8 +21,10 @@ class Pass:
 
 def ordered_inputs(graph: nx.DiGraph, node: str) -> list[str]:
     """A node's inputs in argument order (the `input` attribute of each edge)."""
-    edges = graph.in_edges(node, data="input", default=0)
-    return [u for u, _, _ in sorted(edges, key=lambda e: e[2])]
+    preds = graph.pred[node]
+    if len(preds) < 2:
+        return list(preds)
+    return sorted(preds, key=lambda u: preds[u].get("input", 0))
 
 
 def input_shapes(graph: nx.DiGraph, node: str) -> list[Shape]:
