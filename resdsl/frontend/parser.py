@@ -98,10 +98,13 @@ def _syntax_error(error: UnexpectedInput, text: str, path: str) -> ResdslError:
             message = f"unexpected {what}"
             if token.type in ("NAME", "NETNAME"):
                 hint = did_you_mean(str(token), KEYWORDS)
-        expected = _readable_expected(error.expected)
+        accepts = error.accepts or error.expected
+        if token.type == "_REPEAT" and "RSQB" in accepts:
+            hint = "close the block with ']' before its repeat count: `[3x3, 64; 3x3, 64] x 3`"
+        expected = _readable_expected(accepts)
         if expected:
             message += f"; expected {expected}"
-        if hint is None and "COLON" in error.expected:
+        if hint is None and "COLON" in accepts:
             hint = "a stage line reads `name HxW : layers`, e.g. `conv1 112x112 : 7x7, 64, /2`"
     else:
         message = "syntax error"

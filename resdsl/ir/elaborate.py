@@ -85,10 +85,11 @@ def _group(terms, env: Mapping[str, Number], blocks: Mapping[str, ast.BlockDef],
         if kind == "conv":
             layers.append(Layer("conv", term.span, kernel=_square(term)))
         elif kind == "channels":
+            channels = whole(term.value, env, "a channel count")
             if last is None or last.op != "conv" or last.channels is not None:
                 raise ResdslError("a channel count must follow a kernel", term.span,
                                   hint="a conv reads `3x3, 64`; an fc layer `fc 1000`")
-            last.channels = whole(term.value, env, "a channel count")
+            last.channels = channels
         elif kind in ("maxpool", "avgpool"):
             kernel = _square(term) if term.kernel is not None else None
             if kernel is None and kind == "maxpool":

@@ -39,9 +39,8 @@ class Verify(Pass):
         branch, shortcut = (graph.nodes[u]["shape"] for u in ordered_inputs(graph, node))
         if branch != shortcut:
             fmt = "x".join
-            option = graph.graph["config"].shortcut
             raise ResdslError(
                 f"{node}: the block's output ({fmt(map(str, branch))}) and its shortcut "
                 f"({fmt(map(str, shortcut))}) differ at the add", span,
-                hint=f"option {option} cannot join these shapes; a projection (shortcut B or C) "
-                     "can change both channels and size")
+                hint="a shortcut follows the unit's stride and channel count only; here the "
+                     "block's convs change the map size themselves (check their `pad`)")
