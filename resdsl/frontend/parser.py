@@ -99,7 +99,7 @@ def _syntax_error(error: UnexpectedInput, text: str, path: str) -> ResdslError:
             if token.type in ("NAME", "NETNAME"):
                 hint = did_you_mean(str(token), KEYWORDS)
         accepts = error.accepts or error.expected
-        if token.type == "_REPEAT" and "RSQB" in accepts:
+        if str(token) in ("x", "×") and "RSQB" in accepts:
             hint = "close the block with ']' before its repeat count: `[3x3, 64; 3x3, 64] x 3`"
         expected = _readable_expected(accepts)
         if expected:
