@@ -1,0 +1,90 @@
+"""The `resdsl` command as a user runs it: tables, JSON, check, --help, exit codes."""
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import ARCHS, ROOT
+
+RESNETS = [ARCHS / f"resnet{d}.arch" for d in (18, 34, 50, 101, 152)]
+
+
+def test_flops_prints_table1_side_by_side(cli):
+    code, out, err = cli("flops", *RESNETS)
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0].startswith("MACs: multiply-adds of conv and fc layers, the paper's 'FLOPs'")
+    header = next(line for line in lines if line.startswith("stage"))
+    assert header.split()[1:] == ["output", "resnet18", "resnet34", "resnet50", "resnet101",
+                                  "resnet152"]
+    assert "GMACs" in out and "params(M)" in out
+    total = next(line for line in lines if line.startswith("total")).split()
+    assert total[1:] == ["11.69", "1.81", "21.80", "3.66", "25.56", "3.86", "44.55", "7.57",
+                         "60.19", "11.28"]
+    assert "60,192,808 params    11,282,415,616 MACs" in out
+    conv3 = next(line for line in lines if line.startswith("conv3_x")).split()
+    assert conv3[1] == "28x28"
+
+
+def test_flops_and_all_ops_change_the_labelled_metric(cli):
+    _, macs, _ = cli("flops", "--json", RESNETS[0])
+    _, flops, _ = cli("flops", "--flops", RESNETS[0])
+    assert "FLOPs: 2 x the multiply-adds" in flops and "3,628,146,688 FLOPs" in flops
+    _, all_ops, _ = cli("flops", "--all-ops", RESNETS[0])
+    other = json.loads(macs)["other_ops"]
+    assert other > 0 and f"{1_814_073_344 + other:,} MACs+ops" in all_ops
+    assert "plus one op per element of BN, ReLU and add" in all_ops
+
+
+def test_json_one_object_per_file(cli):
+    code, out, _ = cli("flops", "--json", RESNETS[0], ARCHS / "cifar-resnet.arch", "--set", "n=9")
+    assert code == 1  # resnet18 has no parameter n: --set applies to every file
+    code, out, _ = cli("flops", "--json", RESNETS[0], RESNETS[2])
+    first, second = (json.loads(line) for line in out.splitlines())
+    assert (first["params"], first["macs"]) == (11_689_512, 1_814_073_344)
+    assert second["input"] == [3, 224, 224] and second["output"] == [1000]
+    assert [s["name"] for s in second["stages"]] == ["conv1", "conv2_x", "conv3_x", "conv4_x",
+                                                    "conv5_x", "head"]
+    assert second["stages"][3]["output"] == [1024, 14, 14]
+    assert sum(s["macs"] for s in second["stages"]) == second["macs"]
+    assert "multiply-adds of conv and fc" in second["convention"]
+
+
+def test_check_prints_every_shape(cli):
+    code, out, _ = cli("check", ARCHS / "resnet34.arch")
+    assert code == 0
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[2:-1]}
+    assert rows["conv1.conv"][2] == "64x112x112" and rows["conv1.conv"][3] == "9,408"
+    assert rows["conv3_x.0.shortcut.conv"][2] == "128x28x28"
+    assert rows["output"][2] == "1000"
+    assert out.splitlines()[-1] == ("ok: 21,797,672 params, 3,663,761,408 MACs "
+                                    "(multiply-adds of conv and fc layers)")
+
+
+def test_dump_ir_goes_to_stderr(cli):
+    code, out, err = cli("check", "--dump-ir", ARCHS / "cifar-resnet.arch")
+    assert code == 0 and "== after verify" in err and "== after" not in out
+
+
+def test_help_explains_units_and_exit_codes(cli):
+    code, out, _ = cli("flops", "--help")
+    assert code == 0 and "multiply-adds of conv and fc layers" in out and "exit codes" in out
+    code, out, _ = cli("--help")
+    assert code == 0 and "flops" in out and "check" in out
+
+
+def test_console_script_runs_the_readme_command():
+    proc = subprocess.run([sys.executable, "-m", "resdsl", "flops", *map(str, RESNETS)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0 and "11,282,415,616 MACs" in proc.stdout
+
+
+def test_analysis_never_imports_torch():
+    script = ("import sys, resdsl.cli\n"
+              "resdsl.cli.main(['flops', '--json', 'archs/resnet152.arch'])\n"
+              "resdsl.cli.main(['check', 'archs/cifar-resnet.arch'])\n"
+              "assert not [m for m in sys.modules if m == 'torch' or m.startswith('torch.')]\n"
+              "print('no torch')\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.endswith("no torch\n")
