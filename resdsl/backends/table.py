@@ -27,9 +27,7 @@ def format_table(summaries: list[NetworkSummary], metric: str = "macs") -> str:
     sizes = [{s.name: _size(s.output) for s in net.stages} for net in summaries]
     shared_size = all(sizes[0].get(n) == other.get(n, sizes[0].get(n)) for n in names for other in sizes)
 
-    header1, header2 = ["stage"], [""]
-    if shared_size:
-        header1.append("output"), header2.append("")
+    header1, header2 = (["stage", "output"], ["", ""]) if shared_size else (["stage"], [""])
     for net in summaries:
         header1 += [net.network, ""] + ([""] if not shared_size else [])
         header2 += (["output"] if not shared_size else []) + ["params(M)", f"{unit}{label}"]

@@ -25,8 +25,7 @@ class Config:
     bias: bool
     bn: bool
     classes: int
-    input_span: Span | None = None
-    shortcut_span: Span | None = None
+    input_span: Span | None = None  # where `input` was written, for the input node
 
 
 def _input(text: str) -> tuple[int, int, int]:
@@ -115,8 +114,7 @@ def resolve_config(spec: NetworkSpec, overrides: Mapping[str, object]) -> Config
                           hint="add a line such as `input 3x224x224`")
     return Config(input_shape=values["input"], shortcut=values["shortcut"],
                   stride_on=values["stride_on"], bias=values["bias"], bn=values["bn"],
-                  classes=values["classes"], input_span=spans["input"],
-                  shortcut_span=spans["shortcut"])
+                  classes=values["classes"], input_span=spans["input"])
 
 
 def parameter_values(spec: NetworkSpec, overrides: Mapping[str, object],

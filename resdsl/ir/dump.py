@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import networkx as nx
 
+from resdsl.ir.graph import ordered_inputs
+
 _SHOWN_LAST = ("shape", "params", "macs")
 _HIDDEN = {"op", "scope", "span", "stage", "body_spans"} | set(_SHOWN_LAST)
 
@@ -12,7 +14,7 @@ def dump(graph: nx.DiGraph, title: str) -> str:
     lines = [f"== {title}: {graph.graph['name']}, {graph.number_of_nodes()} nodes =="]
     for node in nx.topological_sort(graph):
         attrs = graph.nodes[node]
-        inputs = [u for u, _ in sorted(graph.in_edges(node), key=lambda e: graph.edges[e].get("input", 0))]
+        inputs = ordered_inputs(graph, node)
         fields = [f"{k}={v}" for k, v in attrs.items() if k not in _HIDDEN and v is not None]
         fields += [f"{k}={attrs[k]}" for k in _SHOWN_LAST if k in attrs]
         span = attrs.get("span")

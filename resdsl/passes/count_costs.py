@@ -5,7 +5,8 @@ from __future__ import annotations
 import networkx as nx
 
 from resdsl.ir import ops
-from resdsl.passes.base import Pass, input_shapes
+from resdsl.ir.graph import input_shapes
+from resdsl.passes.base import Pass
 
 
 class CountCosts(Pass):

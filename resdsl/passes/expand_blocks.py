@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import networkx as nx
 
-from resdsl.passes.base import Pass, nodes_of
+from resdsl.ir.graph import nodes_of
+from resdsl.passes.base import Pass
 
 
 class ExpandBlocks(Pass):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import networkx as nx
 
 from resdsl.ir.ops import ShapeError, output_shape
-from resdsl.passes.base import Pass, input_shapes, located
+from resdsl.ir.graph import input_shapes
+from resdsl.passes.base import Pass, located
 
 
 class InferShapes(Pass):

@@ -11,7 +11,8 @@ from __future__ import annotations
 import networkx as nx
 
 from resdsl.ir.ops import ShapeError, output_shape
-from resdsl.passes.base import Pass, located, nodes_of, ordered_inputs
+from resdsl.ir.graph import nodes_of, ordered_inputs
+from resdsl.passes.base import Pass, located
 
 
 class InsertShortcuts(Pass):

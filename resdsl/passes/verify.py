@@ -5,7 +5,8 @@ from __future__ import annotations
 import networkx as nx
 
 from resdsl.errors import ResdslError
-from resdsl.passes.base import Pass, ordered_inputs
+from resdsl.ir.graph import ordered_inputs
+from resdsl.passes.base import Pass
 
 _ARITY = {"input": 0, "add": 2}
 

@@ -1,0 +1,26 @@
+"""Queries on the IR graph that every pass and backend shares."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import networkx as nx
+
+from resdsl.ir.ops import Shape
+
+
+def ordered_inputs(graph: nx.DiGraph, node: str) -> list[str]:
+    """A node's inputs in argument order (the `input` attribute of each edge)."""
+    preds = graph.pred[node]
+    if len(preds) < 2:
+        return list(preds)
+    return sorted(preds, key=lambda u: preds[u].get("input", 0))
+
+
+def input_shapes(graph: nx.DiGraph, node: str) -> list[Shape]:
+    return [graph.nodes[u]["shape"] for u in ordered_inputs(graph, node)]
+
+
+def nodes_of(graph: nx.DiGraph, op: str) -> Iterator[str]:
+    """The nodes of one op, listed first so that the caller may change the graph."""
+    return iter([n for n, o in graph.nodes(data="op") if o == op])
