@@ -36,6 +36,18 @@ def test_flops_and_all_ops_change_the_labelled_metric(cli):
     assert "plus one op per element of BN, ReLU and add" in all_ops
 
 
+def test_networks_of_different_sizes_side_by_side(cli):
+    code, out, _ = cli("flops", ARCHS / "cifar-resnet.arch", RESNETS[0])
+    lines = out.splitlines()
+    assert code == 0 and lines[4].split() == ["output", "params(M)", "GMACs", "output",
+                                              "params(M)", "GMACs"]
+    stages = [line.split()[0] for line in lines[5:12]]
+    assert stages == ["conv1", "conv2_x", "conv3_x", "conv4_x", "conv5_x", "head", "total"]
+    assert lines[9].split() == ["conv5_x", "-", "-", "-", "7x7", "8.39", "0.41"]
+    _, small, _ = cli("flops", ARCHS / "cifar-resnet.arch")
+    assert "params(K)  MMACs" in small and small.splitlines()[-4].split()[-2:] == ["269.72", "40.55"]
+
+
 def test_json_one_object_per_file(cli):
     code, out, _ = cli("flops", "--json", RESNETS[0], ARCHS / "cifar-resnet.arch", "--set", "n=9")
     assert code == 1  # resnet18 has no parameter n: --set applies to every file

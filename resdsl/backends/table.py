@@ -23,6 +23,7 @@ def format_table(summaries: list[NetworkSummary], metric: str = "macs") -> str:
     label, meaning = METRICS[metric]
     big = max(work(s, metric) for s in summaries) >= 1e9
     unit, divisor = ("G", 1e9) if big else ("M", 1e6)
+    p_unit, p_divisor = ("M", 1e6) if max(s.params for s in summaries) >= 1e6 else ("K", 1e3)
     names = _stage_names(summaries)
     sizes = [{s.name: _size(s.output) for s in net.stages} for net in summaries]
     shared_size = all(sizes[0].get(n) == other.get(n, sizes[0].get(n)) for n in names for other in sizes)
@@ -30,7 +31,7 @@ def format_table(summaries: list[NetworkSummary], metric: str = "macs") -> str:
     header1, header2 = (["stage", "output"], ["", ""]) if shared_size else (["stage"], [""])
     for net in summaries:
         header1 += [net.network, ""] + ([""] if not shared_size else [])
-        header2 += (["output"] if not shared_size else []) + ["params(M)", f"{unit}{label}"]
+        header2 += (["output"] if not shared_size else []) + [f"params({p_unit})", f"{unit}{label}"]
     rows = [header1, header2]
     for name in names:
         row = [name]
@@ -40,16 +41,16 @@ def format_table(summaries: list[NetworkSummary], metric: str = "macs") -> str:
             stage = next((s for s in net.stages if s.name == name), None)
             if not shared_size:
                 row.append(net_sizes.get(name, "-"))
-            row += ([f"{stage.params / 1e6:.2f}", f"{work(stage, metric) / divisor:.2f}"]
+            row += ([f"{stage.params / p_divisor:.2f}", f"{work(stage, metric) / divisor:.2f}"]
                     if stage else ["-", "-"])
         rows.append(row)
     total = ["total"] + ([""] if shared_size else [])
     for net in summaries:
         total += ([""] if not shared_size else []) + [
-            f"{net.params / 1e6:.2f}", f"{work(net, metric) / divisor:.2f}"]
+            f"{net.params / p_divisor:.2f}", f"{work(net, metric) / divisor:.2f}"]
     rows.append(total)
 
-    lines = [f"{label}: {meaning}; {unit} = 10^{9 if big else 6}, M = 10^6",
+    lines = [f"{label}: {meaning}; G = 10^9, M = 10^6, K = 10^3",
              "params: conv and fc weights and biases, and BN's affine scale and shift", ""]
     lines += _align(rows)
     lines += ["", "exact counts:"]
@@ -62,11 +63,14 @@ def format_table(summaries: list[NetworkSummary], metric: str = "macs") -> str:
 
 
 def _stage_names(summaries: list[NetworkSummary]) -> list[str]:
+    """Every network's stages, each new one placed after the stage it follows in its net."""
     names: list[str] = []
     for net in summaries:
+        previous = None
         for stage in net.stages:
             if stage.name not in names:
-                names.append(stage.name)
+                names.insert(names.index(previous) + 1 if previous else 0, stage.name)
+            previous = stage.name
     return names
 
 
