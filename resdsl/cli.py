@@ -14,6 +14,7 @@ import sys
 import traceback
 
 from resdsl.errors import ResdslError
+from resdsl.ir.ops import format_shape
 
 EXIT_INPUT, EXIT_USAGE, EXIT_INTERNAL = 1, 2, 3
 
@@ -123,10 +124,10 @@ def _format_check(graph, summary) -> str:
     rows = [("node", "op", "output (CxHxW)", "params", "MACs")]
     for node in nx.topological_sort(graph):
         a = graph.nodes[node]
-        rows.append((node, a["op"], "x".join(map(str, a["shape"])), f"{a['params']:,}",
+        rows.append((node, a["op"], format_shape(a["shape"]), f"{a['params']:,}",
                      f"{a['macs']:,}"))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    lines = [f"{summary.network} ({summary.file}): input {'x'.join(map(str, summary.input))}, "
+    lines = [f"{summary.network} ({summary.file}): input {format_shape(summary.input)}, "
              f"shortcut {summary.shortcut}, stride on {summary.stride_on}"]
     for r in rows:
         lines.append(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from resdsl.backends.summary import NetworkSummary, StageSummary
+from resdsl.ir.ops import format_shape, spatial
 
 METRICS = {
     "macs": ("MACs", "multiply-adds of conv and fc layers, the paper's 'FLOPs' (Table 1)"),
@@ -25,7 +26,7 @@ def format_table(summaries: list[NetworkSummary], metric: str = "macs") -> str:
     unit, divisor = ("G", 1e9) if big else ("M", 1e6)
     p_unit, p_divisor = ("M", 1e6) if max(s.params for s in summaries) >= 1e6 else ("K", 1e3)
     names = _stage_names(summaries)
-    sizes = [{s.name: _size(s.output) for s in net.stages} for net in summaries]
+    sizes = [{s.name: format_shape(spatial(s.output)) for s in net.stages} for net in summaries]
     shared_size = all(sizes[0].get(n) == other.get(n, sizes[0].get(n)) for n in names for other in sizes)
 
     header1, header2 = (["stage", "output"], ["", ""]) if shared_size else (["stage"], [""])
@@ -72,10 +73,6 @@ def _stage_names(summaries: list[NetworkSummary]) -> list[str]:
                 names.insert(names.index(previous) + 1 if previous else 0, stage.name)
             previous = stage.name
     return names
-
-
-def _size(shape: list[int]) -> str:
-    return f"{shape[1]}x{shape[2]}" if len(shape) == 3 else "1x1"
 
 
 def _align(rows: list[list[str]]) -> list[str]:

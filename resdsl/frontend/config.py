@@ -86,7 +86,7 @@ def check_overrides(spec: NetworkSpec, overrides: Mapping[str, object]) -> None:
 
 
 def resolve_config(spec: NetworkSpec, overrides: Mapping[str, object]) -> Config:
-    values, spans = {}, {}
+    values = {}
     for key, (read, default) in SETTINGS.items():
         written = spec.settings.get(key)
         if key in overrides:
@@ -95,7 +95,6 @@ def resolve_config(spec: NetworkSpec, overrides: Mapping[str, object]) -> Config
             text, span, origin = written.value, written.value_span, ""
         else:
             text, span, origin = default, None, ""
-        spans[key] = written.span if written is not None else None
         if text is None:
             values[key] = None
             continue
@@ -114,7 +113,7 @@ def resolve_config(spec: NetworkSpec, overrides: Mapping[str, object]) -> Config
                           hint="add a line such as `input 3x224x224`")
     return Config(input_shape=values["input"], shortcut=values["shortcut"],
                   stride_on=values["stride_on"], bias=values["bias"], bn=values["bn"],
-                  classes=values["classes"], input_span=spans["input"])
+                  classes=values["classes"], input_span=getattr(spec.settings.get("input"), "span", None))
 
 
 def parameter_values(spec: NetworkSpec, overrides: Mapping[str, object],

@@ -19,7 +19,7 @@ from resdsl.frontend import ast
 from resdsl.frontend.config import Config, check_overrides, parameter_values, resolve_config
 from resdsl.frontend.evaluate import Number, evaluate, whole
 from resdsl.frontend.resolve import NetworkSpec
-from resdsl.ir.ops import same_padding
+from resdsl.ir.ops import format_shape, same_padding
 
 WEIGHTED = ("conv", "fc", "block")
 
@@ -129,8 +129,7 @@ def _group(terms, env: Mapping[str, Number], blocks: Mapping[str, ast.BlockDef],
 def _square(term: ast.Term) -> int:
     kernel = term.kernel
     if len(kernel) != 2 or kernel[0] != kernel[1]:
-        size = "x".join(map(str, kernel))
-        raise ResdslError(f"a kernel is square, KxK; '{size}' is not", term.span)
+        raise ResdslError(f"a kernel is square, KxK; '{format_shape(kernel)}' is not", term.span)
     if kernel[0] < 1:
         raise ResdslError("a kernel is at least 1x1", term.span)
     return kernel[0]

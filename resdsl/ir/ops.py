@@ -32,6 +32,11 @@ def spatial(shape: Shape) -> tuple[int, int]:
     return (shape[1], shape[2]) if len(shape) == 3 else (1, 1)
 
 
+def format_shape(shape) -> str:
+    """A shape or size as the paper writes it: 64x56x56, 28x28."""
+    return "x".join(map(str, shape))
+
+
 def numel(shape: Shape) -> int:
     return math.prod(shape)
 

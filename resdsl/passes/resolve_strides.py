@@ -11,7 +11,7 @@ from __future__ import annotations
 import networkx as nx
 
 from resdsl.errors import ResdslError
-from resdsl.ir.ops import ShapeError, output_shape, spatial
+from resdsl.ir.ops import ShapeError, format_shape, output_shape, spatial
 from resdsl.passes.base import Pass, located
 
 _STRIDED = ("conv", "maxpool", "avgpool", "block")
@@ -40,8 +40,8 @@ class ResolveStrides(Pass):
         out = _run(graph, nodes, shape)
         if want is not None and not _matches(out, want):
             raise ResdslError(
-                f"stage {stage['name']} is annotated {_fmt(want)} but its layers give "
-                f"{_fmt(out if len(want) == 3 else spatial(out))}", stage["span"],
+                f"stage {stage['name']} is annotated {format_shape(want)} but its layers give "
+                f"{format_shape(out if len(want) == 3 else spatial(out))}", stage["span"],
                 hint="fix the output-size column, or drop the written stride and let the "
                      "column imply it")
         return out
@@ -60,8 +60,8 @@ class ResolveStrides(Pass):
                 low = mid + 1
             else:
                 high = mid - 1
-        near = ", ".join(f"stride {s} gives {_fmt(o)}" for s, o in sorted(tried.items())[:3])
-        raise ResdslError(f"no stride turns {_fmt(spatial(shape))} into {_fmt(want[-2:])} in "
+        near = ", ".join(f"stride {s} gives {format_shape(o)}" for s, o in sorted(tried.items())[:3])
+        raise ResdslError(f"no stride turns {format_shape(spatial(shape))} into {format_shape(want[-2:])} in "
                           f"stage {stage['name']}", stage["span"],
                           hint=f"{near}; fix the output-size column")
 
@@ -82,7 +82,3 @@ def _matches(shape, want) -> bool:
     if len(want) == 3:
         return len(shape) == 3 and tuple(shape) == tuple(want)
     return spatial(shape) == tuple(want)
-
-
-def _fmt(size) -> str:
-    return "x".join(map(str, size))

@@ -6,6 +6,7 @@ import networkx as nx
 
 from resdsl.errors import ResdslError
 from resdsl.ir.graph import ordered_inputs
+from resdsl.ir.ops import format_shape
 from resdsl.passes.base import Pass
 
 _ARITY = {"input": 0, "add": 2}
@@ -39,9 +40,8 @@ class Verify(Pass):
     def _check_add(self, graph, node, span) -> None:
         branch, shortcut = (graph.nodes[u]["shape"] for u in ordered_inputs(graph, node))
         if branch != shortcut:
-            fmt = "x".join
             raise ResdslError(
-                f"{node}: the block's output ({fmt(map(str, branch))}) and its shortcut "
-                f"({fmt(map(str, shortcut))}) differ at the add", span,
+                f"{node}: the block's output ({format_shape(branch)}) and its shortcut "
+                f"({format_shape(shortcut)}) differ at the add", span,
                 hint="a shortcut follows the unit's stride and channel count only; here the "
                      "block's convs change the map size themselves (check their `pad`)")
