@@ -1,8 +1,23 @@
 """resdsl: networks written like Table 1 of "Deep Residual Learning for Image Recognition",
-compiled to a graph IR with shapes, parameter and multiply-add counts."""
+compiled to a graph IR with shapes, parameter and multiply-add counts, PyTorch modules and
+standalone PyTorch source.
+
+`build` and `count` never import torch; `load` and `source` (the torch backend) import it
+on first use, so the analysis commands start fast.
+"""
 
 from resdsl.api import build, count
 from resdsl.errors import ResdslError
 
-__all__ = ["build", "count", "ResdslError"]
+__all__ = ["build", "count", "load", "source", "ResdslError"]
 __version__ = "0.1.0"
+
+_TORCH_BACKEND = ("load", "source")
+
+
+def __getattr__(name: str):
+    if name in _TORCH_BACKEND:
+        from resdsl.backends.pytorch import runtime
+
+        return getattr(runtime, name)
+    raise AttributeError(f"module 'resdsl' has no attribute {name!r}")

@@ -70,7 +70,50 @@ def _parser() -> argparse.ArgumentParser:
         description="Validate an .arch file through every pass and print each node of the "
                     "IR with its output shape (C x H x W), params and MACs.")
     check.add_argument("file", metavar="FILE")
+
+    compile_ = commands.add_parser(
+        "compile", parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG + COMPILE_EPILOG, help="write a standalone PyTorch module",
+        description="Write the network as a readable PyTorch file that imports only torch: "
+                    "one class per kind of residual unit and one for the network, whose "
+                    "forward reads like the paper's figures. Without -o the source goes to "
+                    "stdout. With --check, build the module on --device, run one forward "
+                    "and backward pass, and report shapes, params and peak memory.")
+    compile_.add_argument("file", metavar="FILE")
+    compile_.add_argument("-o", "--output", metavar="OUT.py",
+                          help="write the source here (whole or not at all)")
+    compile_.add_argument("--naming", choices=("arch", "torchvision"), default="arch",
+                          help="module names: the .arch scopes (conv3_x.0.conv1, the default) "
+                               "or torchvision's ResNet names (layer2.0.conv1), whose state "
+                               "dicts then load either way")
+    compile_.add_argument("--fold-bn", action="store_true",
+                          help="inference: fold each BN into its conv; the class gains "
+                               "from_unfolded(state_dict) to take trained weights")
+    compile_.add_argument("--check", action="store_true",
+                          help="build, run one forward and backward pass on --device, report")
+    compile_.add_argument("--device", default="cpu",
+                          help="for --check: cpu, cuda or cuda:N (default cpu)")
+    compile_.add_argument("--batch", type=_positive, default=2, metavar="N",
+                          help="for --check: the batch size (default 2)")
     return parser
+
+
+COMPILE_EPILOG = """
+
+examples:
+  resdsl compile archs/resnet34.arch -o resnet34.py
+  resdsl compile archs/cifar-resnet.arch --set n=18 -o resnet110.py
+  resdsl compile archs/resnet50-v1.5.arch --naming torchvision --check --device cuda"""
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, not {text!r}")
+    return value
 
 
 def _version() -> str:
@@ -103,6 +146,8 @@ def _run(args) -> int:
 
     overrides = dict(args.overrides)
     dump_to = (lambda text: print(text, file=sys.stderr)) if args.dump_ir else None
+    if args.command == "compile":
+        return _compile(args, build(args.file, dump_to=dump_to, **overrides))
     if args.command == "check":
         graph = build(args.file, dump_to=dump_to, **overrides)
         print(_format_check(graph, summarize(graph)))
@@ -116,6 +161,29 @@ def _run(args) -> int:
     metric = ("flops" if args.flops else "macs") + ("+ops" if args.all_ops else "")
     print(format_table(summaries, metric))
     return 0
+
+
+def _compile(args, graph) -> int:
+    from resdsl.backends.pytorch.runtime import generate, import_source
+
+    text, plan = generate(graph, naming=args.naming, fold_bn=args.fold_bn)
+    if args.output:
+        from resdsl.output import write_atomic
+
+        write_atomic(args.output, text)
+        print(f"wrote {args.output}: class {plan.class_name}, {plan.params:,} params",
+              file=sys.stderr)
+    if not args.check:
+        if not args.output:
+            sys.stdout.write(text)
+        return 0
+    from resdsl.backends.pytorch.check import check, resolve_device
+
+    device = resolve_device(args.device)
+    model = getattr(import_source(text), plan.class_name)()
+    report = check(model, plan, device, args.batch)
+    print(report.format())
+    return 0 if report.ok else EXIT_INTERNAL
 
 
 def _format_check(graph, summary) -> str:

@@ -45,9 +45,10 @@ def _unit(graph, block, scope, unit_input, stride, config, residual) -> str:
         tail = node
 
     for j, ((kernel, channels, padding), span) in enumerate(zip(block["body"], block["body_spans"])):
-        add(f"conv{j + 1}", span, op="conv", kernel=kernel,
-            stride=stride if j == block["stride_index"] else 1, padding=padding,
-            out_channels=channels, groups=1, bias=config.bias)
+        takes_stride = j == block["stride_index"]
+        add(f"conv{j + 1}", span, op="conv", kernel=kernel, stride=stride if takes_stride else 1,
+            padding=padding, out_channels=channels, groups=1, bias=config.bias,
+            takes_unit_stride=takes_stride)
         if config.bn:
             add(f"bn{j + 1}", span, op="bn")
         if j == last and residual:

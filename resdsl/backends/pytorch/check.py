@@ -1,0 +1,98 @@
+"""`resdsl compile --check`: build the module on a device, run one forward and backward
+pass, and compare what torch saw with what the passes inferred."""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from dataclasses import dataclass
+
+import torch
+
+from resdsl.backends.pytorch.plan import Plan
+from resdsl.errors import ResdslError
+from resdsl.ir.ops import format_shape
+
+
+@dataclass
+class CheckReport:
+    network: str
+    device: str
+    batch: int
+    stage_shapes: list[tuple[str, tuple[int, ...]]]  # top-level module, output shape
+    output_shape: tuple[int, ...]
+    params: int
+    static_params: int
+    static_output: tuple[int, ...]
+    seconds: float
+    peak_memory: int
+    memory_source: str
+
+    @property
+    def ok(self) -> bool:
+        return (self.params == self.static_params
+                and self.output_shape[1:] == self.static_output)
+
+    def format(self) -> str:
+        lines = [f"{self.network} on {self.device}, batch {self.batch}, float32"]
+        lines += [f"  {name:<12} {format_shape(shape)}" for name, shape in self.stage_shapes]
+        lines += [
+            f"output       {format_shape(self.output_shape)} "
+            f"(inferred {format_shape(self.static_output)} per image)",
+            f"params       {self.params:,} (static count {self.static_params:,})",
+            f"time         {self.seconds:.3f} s for one forward and backward pass",
+            f"peak memory  {self.peak_memory / 2**20:,.1f} MiB ({self.memory_source})",
+            "ok" if self.ok else "MISMATCH between the module and the static analysis",
+        ]
+        return "\n".join(lines)
+
+
+def resolve_device(name: str) -> torch.device:
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise ResdslError(f"unknown device '{name}': {error}",
+                          hint="use cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        why = ("this torch was built without CUDA" if torch.version.cuda is None
+               else f"torch {torch.__version__} finds no NVIDIA GPU or driver")
+        raise ResdslError(f"--device {name}: CUDA is not available ({why})",
+                          hint="run on a machine with an NVIDIA GPU, or use --device cpu")
+    return device
+
+
+def check(model: torch.nn.Module, plan: Plan, device: torch.device, batch: int) -> CheckReport:
+    model = model.to(device)
+    shapes: list[tuple[str, tuple[int, ...]]] = []
+    hooks = [module.register_forward_hook(
+                 lambda _m, _i, out, name=name: shapes.append((name, tuple(out.shape))))
+             for name, module in model.named_children()]
+    x = torch.randn(batch, *plan.input_shape, device=device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    start = time.perf_counter()
+    out = model(x)
+    out.float().sum().backward()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - start
+    for hook in hooks:
+        hook.remove()
+    if device.type == "cuda":
+        peak, source = torch.cuda.max_memory_allocated(device), "torch.cuda.max_memory_allocated"
+    else:
+        scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is in KiB on Linux
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+        source = "peak resident memory of the whole process"
+    return CheckReport(
+        network=plan.network, device=_describe(device), batch=batch, stage_shapes=shapes,
+        output_shape=tuple(out.shape), params=sum(p.numel() for p in model.parameters()),
+        static_params=plan.params, static_output=plan.output_shape, seconds=seconds,
+        peak_memory=peak, memory_source=source)
+
+
+def _describe(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return str(device)

@@ -1,0 +1,298 @@
+"""From the IR graph to a plan of torch modules: which layers, which residual units, and
+the module path (state-dict name) of each.
+
+A residual or plain unit of the IR (nodes sharing a `unit` scope) becomes one instance of
+a generated unit class; every other node becomes a leaf module (`nn.Conv2d`, `nn.ReLU`, ...)
+in its stage's `nn.Sequential`. Units whose layers differ only in channel counts and
+stride share a class, as torchvision's `BasicBlock` and `Bottleneck` do.
+"""
+
+from __future__ import annotations
+
+import keyword
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from resdsl.errors import ResdslError, Span
+from resdsl.ir.graph import ordered_inputs
+from resdsl.ir.ops import Shape, numel
+
+# What a unit calls its shortcut, and the two modules of a projection, under each naming.
+NAMINGS = {"arch": ("shortcut", ("conv", "bn")), "torchvision": ("downsample", ("0", "1"))}
+
+
+@dataclass(frozen=True)
+class UnitKind:
+    """What makes two units need different classes (everything but widths and stride)."""
+
+    kernels: tuple[int, ...]
+    paddings: tuple[int, ...]
+    stride_slot: int  # which conv takes the unit's stride
+    residual: bool
+    bn: bool
+    bias: bool
+
+
+@dataclass
+class Unit:
+    path: tuple[str, ...]
+    kind: UnitKind
+    in_channels: int
+    channels: tuple[int, ...]
+    stride: int
+    shortcut: str  # "identity", "zero-pad", "projection"; "" in a plain unit
+    shape: Shape
+    projection_bn: bool = False
+
+
+@dataclass
+class Leaf:
+    path: tuple[str, ...]
+    op: str
+    constructor: str  # the Python expression that builds the module
+    shape: Shape
+
+
+@dataclass
+class Plan:
+    network: str
+    class_name: str
+    file: str
+    naming: str
+    input_shape: Shape
+    output_shape: Shape
+    params: int
+    macs: int
+    items: list[Leaf | Unit]
+    unit_classes: dict[UnitKind, str]
+    shortcut_kinds: dict[UnitKind, tuple[str, ...]]
+    shortcut_member: str  # "shortcut" (arch) or "downsample" (torchvision)
+    projection_members: tuple[str, str]  # ("conv", "bn") or ("0", "1")
+    folded: list[tuple[str, str]] = field(default_factory=list)  # (conv, bn) module paths
+    softmax_left_to_loss: bool = False
+
+
+def make_plan(graph: nx.DiGraph, naming: str = "arch") -> Plan:
+    if naming not in NAMINGS:
+        raise ValueError(f"naming must be one of {', '.join(NAMINGS)}, not {naming!r}")
+    shortcut_member, projection_members = NAMINGS[naming]
+    sequence = _top_level(graph)
+    paths = (_arch_paths if naming == "arch" else _torchvision_paths)(graph, sequence)
+    items: list[Leaf | Unit] = []
+    folded: list[tuple[str, str]] = []
+    softmax_dropped = False
+    output = next(n for n, op in graph.nodes(data="op") if op == "output")
+    for name, op in sequence:
+        if op == "unit":
+            unit = _unit(graph, name, paths[name])
+            items.append(unit)
+            folded.extend(_unit_folds(graph, name, unit, shortcut_member, projection_members))
+            continue
+        attrs = graph.nodes[name]
+        if op == "softmax" and graph.has_edge(name, output):
+            softmax_dropped = True  # nn.CrossEntropyLoss takes logits, as torchvision's models
+            continue
+        (source,) = ordered_inputs(graph, name)
+        in_shape = graph.nodes[source]["shape"]
+        if op == "fc" and len(in_shape) == 3:
+            items.append(Leaf(paths[f"{name}/flatten"], "flatten", "nn.Flatten()",
+                              (numel(in_shape),)))
+        items.append(Leaf(paths[name], op, _constructor(attrs, in_shape), attrs["shape"]))
+        if attrs.get("folded_bn"):
+            folded.append((".".join(paths[name]), ".".join(paths[attrs["folded_bn"]])))
+    kinds = list(dict.fromkeys(item.kind for item in items if isinstance(item, Unit)))
+    shortcut_kinds = {k: tuple(sorted({i.shortcut for i in items
+                                       if isinstance(i, Unit) and i.kind == k})) for k in kinds}
+    out_shape = graph.nodes[output]["shape"]
+    return Plan(
+        network=graph.graph["name"], class_name=class_name(graph), file=graph.graph["file"],
+        naming=naming, input_shape=graph.nodes["input"]["shape"], output_shape=out_shape,
+        params=sum(p for _, p in graph.nodes(data="params")),
+        macs=sum(m for _, m in graph.nodes(data="macs")), items=items,
+        unit_classes=_unit_class_names(kinds), shortcut_kinds=shortcut_kinds,
+        shortcut_member=shortcut_member, projection_members=projection_members,
+        folded=folded, softmax_left_to_loss=softmax_dropped)
+
+
+def class_name(graph: nx.DiGraph) -> str:
+    """`cifar-resnet[n=18]` → `CifarResnetN18`: letters and digits only, so a name from
+    the .arch file can never become code."""
+    words = "".join(c if c.isascii() and c.isalnum() else " " for c in graph.graph["name"])
+    name = "".join(w[:1].upper() + w[1:] for w in words.split()) or "Network"
+    if name[0].isdigit():
+        name = "Net" + name
+    return name + ("Folded" if graph.graph.get("folded_bn") else "")
+
+
+# --- the top-level sequence ---------------------------------------------------------------
+
+def _top_level(graph: nx.DiGraph) -> list[tuple[str, str]]:
+    """(name, op) of what the network's forward calls in order: leaf nodes, and each unit
+    once (op "unit"), at the place of its first node."""
+    sequence, seen_units = [], set()
+    for node in nx.topological_sort(graph):
+        attrs = graph.nodes[node]
+        unit = attrs.get("unit")
+        if unit is not None:
+            if unit not in seen_units:
+                seen_units.add(unit)
+                sequence.append((unit, "unit"))
+        elif attrs["op"] not in ("input", "output"):
+            sequence.append((node, attrs["op"]))
+    return sequence
+
+
+def _arch_paths(graph: nx.DiGraph, sequence) -> dict[str, tuple[str, ...]]:
+    """The .arch scopes as module paths: `conv1.conv`, `conv3_x.0`, `head.fc`."""
+    spans = {s["name"]: s["span"] for s in graph.graph["stages"]}
+    paths = {}
+    for name, op in _with_folded_bn(graph, sequence):
+        stage, member = name.split(".", 1)
+        _check_attribute_name(stage, spans.get(stage))
+        paths[name] = (stage, member)
+        if op == "fc":
+            paths[f"{name}/flatten"] = (stage, "flatten")
+    return paths
+
+
+def _check_attribute_name(stage: str, span: Span | None) -> None:
+    import torch.nn
+
+    if keyword.iskeyword(stage) or hasattr(torch.nn.Module, stage) or stage.startswith("_"):
+        raise ResdslError(f"the stage name '{stage}' cannot name a module attribute in "
+                          "PyTorch (it is a Python keyword, private, or an nn.Module member)",
+                          span, hint=f"rename the stage, for example to '{stage.strip('_')}_x'")
+
+
+TORCHVISION_STEM = {"conv": "conv1", "bn": "bn1", "relu": "relu", "maxpool": "maxpool"}
+TORCHVISION_HEAD = ("avgpool", "fc")
+
+
+def _torchvision_paths(graph: nx.DiGraph, sequence) -> dict[str, tuple[str, ...]]:
+    """torchvision's ResNet names: conv1, bn1, relu, maxpool, layer1-4, avgpool, fc."""
+    full = list(_with_folded_bn(graph, sequence))
+    ops = [op for _, op in full]
+    units = [i for i, op in enumerate(ops) if op == "unit"]
+    stages = list(dict.fromkeys(name.rsplit(".", 1)[0] for name, op in full if op == "unit"))
+    if (not units or tuple(ops[:units[0]]) != tuple(TORCHVISION_STEM)
+            or len(units) != units[-1] - units[0] + 1 or len(stages) != 4
+            or tuple(op for op in ops[units[-1] + 1:] if op != "softmax") != TORCHVISION_HEAD):
+        raise ResdslError(
+            f"naming='torchvision' fits networks laid out like torchvision's ResNet (conv, "
+            f"bn, relu, maxpool, four stages of units, avgpool, fc); {graph.graph['name']} "
+            f"is laid out as {', '.join(dict.fromkeys(ops))}", Span(graph.graph["file"], 0, 0),
+            hint="use the .arch names (naming='arch', the default)")
+    paths = {}
+    for index, (name, op) in enumerate(full):
+        if op == "unit":
+            stage, number = name.rsplit(".", 1)
+            paths[name] = (f"layer{stages.index(stage) + 1}", number)
+        else:
+            paths[name] = (TORCHVISION_STEM[op] if index < units[0] else op,)
+        if op == "fc":
+            paths[f"{name}/flatten"] = ("flatten",)
+    return paths
+
+
+def _with_folded_bn(graph, sequence):
+    """The sequence with each folded BN back in its place, so names do not depend on it."""
+    for name, op in sequence:
+        yield name, op
+        if op != "unit" and graph.nodes[name].get("folded_bn"):
+            yield graph.nodes[name]["folded_bn"], "bn"
+
+
+# --- units ----------------------------------------------------------------------------------
+
+def _unit(graph: nx.DiGraph, scope: str, path: tuple[str, ...]) -> Unit:
+    convs = _unit_convs(graph, scope)
+    first = graph.nodes[convs[0]]
+    (source,) = ordered_inputs(graph, convs[0])
+    add = f"{scope}.add"
+    residual = add in graph
+    shortcut, projection_bn = "", False
+    if residual:
+        shortcut_source = ordered_inputs(graph, add)[1]
+        op = graph.nodes[shortcut_source]["op"]
+        if graph.nodes[shortcut_source].get("unit") != scope:
+            shortcut = "identity"
+        elif op == "pad":
+            shortcut = "zero-pad"
+        else:
+            shortcut = "projection"
+            projection_bn = op == "bn"
+    attrs = [graph.nodes[c] for c in convs]
+    slot = next(i for i, a in enumerate(attrs) if a["takes_unit_stride"])
+    kind = UnitKind(
+        kernels=tuple(a["kernel"] for a in attrs), paddings=tuple(a["padding"] for a in attrs),
+        stride_slot=slot, residual=residual, bn=f"{scope}.bn1" in graph,
+        bias=bool(first["bias"]))
+    last = f"{scope}.relu{len(convs)}"
+    return Unit(path, kind, graph.nodes[source]["shape"][0],
+                tuple(a["out_channels"] for a in attrs), attrs[slot]["stride"], shortcut,
+                graph.nodes[last]["shape"], projection_bn)
+
+
+def _unit_convs(graph: nx.DiGraph, scope: str) -> list[str]:
+    convs, j = [], 1
+    while f"{scope}.conv{j}" in graph:
+        convs.append(f"{scope}.conv{j}")
+        j += 1
+    return convs
+
+
+def _unit_folds(graph: nx.DiGraph, scope: str, unit: Unit, member: str,
+                projection: tuple[str, str]) -> list[tuple[str, str]]:
+    """(conv, bn) module paths for each BN that was folded inside this unit."""
+    prefix = ".".join(unit.path)
+    folds = []
+    for j in range(1, len(unit.channels) + 1):
+        if graph.nodes[f"{scope}.conv{j}"].get("folded_bn"):
+            folds.append((f"{prefix}.conv{j}", f"{prefix}.bn{j}"))
+    shortcut_conv = f"{scope}.shortcut.conv"
+    if shortcut_conv in graph and graph.nodes[shortcut_conv].get("folded_bn"):
+        folds.append((f"{prefix}.{member}.{projection[0]}", f"{prefix}.{member}.{projection[1]}"))
+    return folds
+
+
+KNOWN_UNITS = {(3, 3): "BasicBlock", (1, 3, 1): "Bottleneck"}
+
+
+def _unit_class_names(kinds: list[UnitKind]) -> dict[UnitKind, str]:
+    """The paper's blocks by their torchvision names; others by their kernels."""
+    names: dict[UnitKind, str] = {}
+    for kind in kinds:
+        base = KNOWN_UNITS.get(kind.kernels) or "Block" + "_".join(f"{k}x{k}" for k in kind.kernels)
+        base = base if kind.residual else "Plain" + base
+        name, n = base, 1
+        while name in names.values():
+            n += 1
+            name = f"{base}{n}"
+        names[kind] = name
+    return names
+
+
+# --- leaf modules ---------------------------------------------------------------------------
+
+def _constructor(a: dict, in_shape: Shape) -> str:
+    op = a["op"]
+    if op == "conv":
+        return (f"nn.Conv2d({in_shape[0]}, {a['out_channels']}, {a['kernel']}, "
+                f"stride={a['stride']}, padding={a['padding']}, bias={bool(a['bias'])})")
+    if op == "bn":
+        return f"nn.BatchNorm2d({in_shape[0]})"
+    if op == "relu":
+        return "nn.ReLU(inplace=True)"
+    if op in ("maxpool", "avgpool"):
+        kind = "Max" if op == "maxpool" else "Avg"
+        if a["global"]:
+            return f"nn.Adaptive{kind}Pool2d(1)"
+        return f"nn.{kind}Pool2d({a['kernel']}, stride={a['stride']}, padding={a['padding']})"
+    if op == "fc":
+        return f"nn.Linear({numel(in_shape)}, {a['out_features']})"
+    if op == "dropout":
+        return f"nn.Dropout(p={a['p']!r})"
+    if op == "softmax":
+        return "nn.Softmax(dim=1)"
+    raise ResdslError(f"internal: the torch backend has no module for op '{op}'", a.get("span"))

@@ -1,0 +1,87 @@
+"""Turn generated source into live classes, and build modules from .arch files.
+
+The source is compiled under a file name of its own and put in `linecache`, so that
+tracebacks, `inspect.getsource`, `torch.fx` and `torch.compile` see real lines; the
+module is registered in `sys.modules`, so identical source gives identical classes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import linecache
+import sys
+import types
+from collections.abc import Mapping
+
+import networkx as nx
+import torch
+
+from resdsl.api import build
+from resdsl.backends.pytorch.plan import Plan, make_plan
+from resdsl.backends.pytorch.source import emit
+from resdsl.errors import ResdslError, Span
+from resdsl.passes.fold_batchnorm import FoldBatchNorm
+
+
+def generate(graph: nx.DiGraph, naming: str = "arch", fold_bn: bool = False) -> tuple[str, Plan]:
+    """The Python source for a built graph, and the plan it was written from."""
+    from resdsl import __version__
+
+    if fold_bn:
+        graph = graph.copy()
+        FoldBatchNorm().apply(graph)
+    plan = make_plan(graph, naming)
+    return emit(plan, __version__), plan
+
+
+def import_source(text: str) -> types.ModuleType:
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    name = f"resdsl_generated_{digest}"
+    if name in sys.modules:
+        return sys.modules[name]
+    filename = f"<resdsl generated {digest}>"
+    module = types.ModuleType(name)
+    module.__file__ = filename
+    linecache.cache[filename] = (len(text), None, text.splitlines(keepends=True), filename)
+    exec(compile(text, filename, "exec"), module.__dict__)
+    sys.modules[name] = module
+    return module
+
+
+def network_class(graph: nx.DiGraph, naming: str = "arch", fold_bn: bool = False) -> type:
+    text, plan = generate(graph, naming, fold_bn)
+    return getattr(import_source(text), plan.class_name)
+
+
+def source(path: str, *, naming: str = "arch", fold_bn: bool = False, **params) -> str:
+    """The standalone PyTorch source that `resdsl compile` writes for an .arch file."""
+    return generate(build(path, **params), naming, fold_bn)[0]
+
+
+def load(path: str, *, naming: str = "arch", fold_bn: bool = False,
+         zero_init_residual: bool = False, state_dict: Mapping | None = None,
+         **params) -> torch.nn.Module:
+    """The network of an .arch file as a `torch.nn.Module`, initialised as in the paper.
+
+    `params` override parameters and settings as `--set` does. `naming="torchvision"`
+    names modules as torchvision's ResNet does (`layer2.0.downsample.0`), so its state
+    dicts load either way. `state_dict` (of the unfolded network, as training saves it)
+    is loaded strictly. `fold_bn=True` returns the inference network with each BN folded
+    into its conv, in eval mode.
+    """
+    graph = build(path, **params)
+    model = network_class(graph, naming)(zero_init_residual=zero_init_residual)
+    if state_dict is not None:
+        _load_strict(model, state_dict, path)
+    if not fold_bn:
+        return model
+    return network_class(graph, naming, fold_bn=True).from_unfolded(model.state_dict())
+
+
+def _load_strict(model: torch.nn.Module, state_dict: Mapping, path: str) -> None:
+    try:
+        model.load_state_dict(state_dict)
+    except RuntimeError as error:
+        raise ResdslError(f"the state dict does not fit {type(model).__name__}: "
+                          f"{str(error).splitlines()[0]}", Span(str(path), 0, 0),
+                          hint="a torchvision state dict needs naming='torchvision'") from None
