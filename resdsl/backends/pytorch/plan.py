@@ -69,6 +69,7 @@ class Plan:
     shortcut_kinds: dict[UnitKind, tuple[str, ...]]
     shortcut_member: str  # "shortcut" (arch) or "downsample" (torchvision)
     projection_members: tuple[str, str]  # ("conv", "bn") or ("0", "1")
+    inference: bool = False  # the fold_batchnorm pass ran: eval-only code is allowed
     folded: list[tuple[str, str]] = field(default_factory=list)  # (conv, bn) module paths
     softmax_left_to_loss: bool = False
 
@@ -112,7 +113,8 @@ def make_plan(graph: nx.DiGraph, naming: str = "arch") -> Plan:
         macs=sum(m for _, m in graph.nodes(data="macs")), items=items,
         unit_classes=_unit_class_names(kinds), shortcut_kinds=shortcut_kinds,
         shortcut_member=shortcut_member, projection_members=projection_members,
-        folded=folded, softmax_left_to_loss=softmax_dropped)
+        inference=bool(graph.graph.get("folded_bn")), folded=folded,
+        softmax_left_to_loss=softmax_dropped)
 
 
 def class_name(graph: nx.DiGraph) -> str:

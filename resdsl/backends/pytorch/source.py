@@ -18,7 +18,7 @@ INDENT = " " * 4
 def emit(plan: Plan, version: str) -> str:
     parts = [_header(plan, version) + "\nfrom collections import OrderedDict\n\n"
              "import torch\nimport torch.nn.functional as F\nfrom torch import nn\n"]
-    if plan.folded:
+    if plan.inference:
         parts.append(FOLD_FUNCTION)
         parts.append(_folded_pairs(plan))
     if any(i.shortcut == "zero-pad" for i in plan.items if isinstance(i, Unit)):
@@ -46,8 +46,14 @@ def _header(plan: Plan, version: str) -> str:
             f'{_safe_text(plan.file)}.\n\n'
             f"Input {format_shape(plan.input_shape)}, output {_output_words(plan)}.\n"
             f"{plan.params:,} parameters; {plan.macs:,} multiply-adds (conv and fc) per image."
-            f"{chr(10) + 'Each BN is folded into its conv, for inference.' if plan.folded else ''}\n"
+            f"{INFERENCE_NOTE if plan.inference else ''}\n"
             f'Needs only torch. Regenerate rather than edit.\n"""\n')
+
+
+INFERENCE_NOTE = """
+For inference: each BN is folded into its conv, additions are in place, and tensors are
+channels_last (NHWC), the layout that oneDNN's and cuDNN's convolutions prefer. Load
+trained weights with from_unfolded(state_dict)."""
 
 
 def _output_words(plan: Plan) -> str:
@@ -132,7 +138,7 @@ def _unit_class(plan: Plan, kind: UnitKind, name: str) -> str:
     if kind.residual:
         body += _shortcut_init(plan, kind)
     body += ["", f"{INDENT}def forward(self, x):"]
-    body += [INDENT * 2 + line for line in _unit_forward(kind, plan.shortcut_member)]
+    body += [INDENT * 2 + line for line in _unit_forward(kind, plan.shortcut_member, plan.inference)]
     if kind.residual and kind.bn:
         body += ["", f"{INDENT}def zero_init_residual(self) -> None:",
                  f'{INDENT * 2}"""Start as the identity: zero the last BN\'s scale '
@@ -166,7 +172,7 @@ def _shortcut_init(plan: Plan, kind: UnitKind) -> list[str]:
     return lines
 
 
-def _unit_forward(kind: UnitKind, member: str) -> list[str]:
+def _unit_forward(kind: UnitKind, member: str, inference: bool) -> list[str]:
     lines, n = [], len(kind.kernels)
     for j in range(1, n + 1):
         value = f"self.conv{j}({'x' if j == 1 else 'out'})"
@@ -175,7 +181,8 @@ def _unit_forward(kind: UnitKind, member: str) -> list[str]:
         if j < n:
             lines.append(f"out = F.relu({value}, inplace=True)")
         elif kind.residual:
-            lines += [f"out = {value}", f"identity = self.{member}(x)", "out = out + identity",
+            add = "out += identity" if inference else "out = out + identity"
+            lines += [f"out = {value}", f"identity = self.{member}(x)", add,
                       "return F.relu(out, inplace=True)"]
         else:
             lines.append(f"return F.relu({value}, inplace=True)")
@@ -201,6 +208,8 @@ def _network_class(plan: Plan) -> str:
             body.append(f"{INDENT * 2}self.{name} = {_sequential(modules, INDENT * 2)}")
     body.append(f"{INDENT * 2}self.init_weights(zero_init_residual)")
     body += ["", f"{INDENT}def forward(self, x):"]
+    if plan.inference:
+        body.append(f"{INDENT * 2}x = x.contiguous(memory_format=torch.channels_last)")
     for index, (name, items) in enumerate(groups):
         shape = format_shape(items[-1].shape)
         if index == len(groups) - 1:
@@ -222,16 +231,18 @@ def _network_class(plan: Plan) -> str:
         f"{INDENT * 4}nn.init.zeros_(m.bias)",
     ]
     if units:
-        body += [f"{INDENT * 3}elif zero_init_residual and isinstance(m, ({', '.join(units)},)):",
-                 f"{INDENT * 4}m.zero_init_residual()"]
-    if plan.folded:
+        body += [f"{INDENT * 2}if zero_init_residual:  # after the loop above, which sets every BN",
+                 f"{INDENT * 3}for m in self.modules():",
+                 f"{INDENT * 4}if isinstance(m, ({', '.join(units)},)):",
+                 f"{INDENT * 5}m.zero_init_residual()"]
+    if plan.inference:
         body += ["", f"{INDENT}@classmethod",
                  f"{INDENT}def from_unfolded(cls, state_dict) -> \"{plan.class_name}\":",
                  f'{INDENT * 2}"""This network, in eval mode, with the weights of the unfolded '
                  f'one\n{INDENT * 2}(its state_dict, as training saves it)."""',
                  f"{INDENT * 2}model = cls()",
                  f"{INDENT * 2}model.load_state_dict(fold_batchnorm(state_dict, FOLDED_BN))",
-                 f"{INDENT * 2}return model.eval()"]
+                 f"{INDENT * 2}return model.to(memory_format=torch.channels_last).eval()"]
     return "\n".join(body)
 
 
