@@ -1,0 +1,94 @@
+"""Generated modules work with what PyTorch users reach for: channels_last, autocast,
+torch.compile without graph breaks, torch.fx, ONNX export, and CUDA when present."""
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import resdsl  # noqa: E402
+from tests.conftest import ARCHS  # noqa: E402
+
+NETWORKS = {  # small enough for CPU tests, and covering options A and B, fold and names
+    "cifar-resnet A": dict(path=ARCHS / "cifar-resnet.arch", n=1),
+    "resnet18 B torchvision": dict(path=ARCHS / "resnet18.arch", naming="torchvision"),
+    "cifar-resnet folded": dict(path=ARCHS / "cifar-resnet.arch", n=1, fold_bn=True),
+}
+
+
+@pytest.fixture(params=list(NETWORKS), scope="module")
+def network(request):
+    """(model in eval mode, input batch)."""
+    torch.manual_seed(0)
+    options = dict(NETWORKS[request.param])
+    path = options.pop("path")
+    model = resdsl.load(path, **options).eval()
+    size = 32 if "cifar" in request.param else 64
+    return model, torch.randn(2, 3, size, size)
+
+
+def test_channels_last(network):
+    model, x = network
+    expected = model(x)
+    model.to(memory_format=torch.channels_last)
+    try:
+        out = model(x.to(memory_format=torch.channels_last))
+    finally:
+        model.to(memory_format=torch.contiguous_format)  # the fixture is shared
+    torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_autocast(network, dtype):
+    model, x = network
+    expected = model(x)
+    with torch.autocast("cpu", dtype=dtype):
+        out = model(x)
+    assert out.dtype == dtype
+    assert (out.float() - expected).abs().max() < 0.05 * expected.abs().max()
+
+
+def test_torch_compile_fullgraph_without_graph_breaks(network):
+    model, x = network
+    torch._dynamo.reset()
+    explanation = torch._dynamo.explain(model)(x)
+    assert explanation.graph_break_count == 0 and explanation.graph_count == 1
+    compiled = torch.compile(model, fullgraph=True, backend="eager")
+    torch.testing.assert_close(compiled(x), model(x))
+
+
+def test_torch_fx_symbolic_trace(network):
+    model, x = network
+    traced = torch.fx.symbolic_trace(model)
+    torch.testing.assert_close(traced(x), model(x))
+
+
+def test_training_step_under_compile():
+    torch.manual_seed(0)
+    model = resdsl.load(ARCHS / "cifar-resnet.arch", n=1)
+    compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
+    x, y = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
+    torch.nn.functional.cross_entropy(compiled(x), y).backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_onnx_export_runs_in_onnxruntime(network, tmp_path):
+    pytest.importorskip("onnxscript")
+    ort = pytest.importorskip("onnxruntime")
+    model, x = network
+    path = tmp_path / "model.onnx"
+    torch.onnx.export(model, (x,), str(path), dynamo=True, verbose=False)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (out,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    torch.testing.assert_close(torch.from_numpy(out), model(x).detach(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_forward_and_backward_match_cpu():
+    torch.manual_seed(0)
+    model = resdsl.load(ARCHS / "resnet18.arch").eval()
+    x = torch.randn(2, 3, 64, 64)
+    expected = model(x)
+    gpu = model.cuda()
+    out = gpu(x.cuda())
+    out.sum().backward()
+    torch.testing.assert_close(out.cpu(), expected, rtol=1e-3, atol=1e-3)
