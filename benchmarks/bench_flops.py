@@ -23,33 +23,10 @@ import textwrap
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import CIFAR_TORCH, ROOT, write_section
+
 PY = sys.executable
 REPEATS = 5
-
-# A CIFAR ResNet as a PyTorch user writes it (sec. 4.2, option A), for the peers to count.
-CIFAR_TORCH = textwrap.dedent("""
-    import torch, torch.nn as nn, torch.nn.functional as F
-    class Block(nn.Module):
-        def __init__(s, cin, cout, stride):
-            super().__init__()
-            s.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False); s.bn1 = nn.BatchNorm2d(cout)
-            s.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False); s.bn2 = nn.BatchNorm2d(cout)
-            s.stride, s.pad = stride, cout - cin
-        def forward(s, x):
-            out = F.relu(s.bn1(s.conv1(x)))
-            out = s.bn2(s.conv2(out))
-            identity = x[:, :, ::s.stride, ::s.stride]
-            if s.pad:
-                identity = F.pad(identity, (0, 0, 0, 0, 0, s.pad))
-            return F.relu(out + identity)
-    def cifar_resnet(n):
-        layers, cin = [nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU()], 16
-        for cout, stride in ((16, 1), (32, 2), (64, 2)):
-            for i in range(n):
-                layers.append(Block(cin, cout, stride if i == 0 else 1)); cin = cout
-        return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
-""")
 
 PEER = {
     "fvcore": ("from fvcore.nn import FlopCountAnalysis\n"
@@ -193,14 +170,7 @@ def main() -> None:
     text = report()
     print(text)
     if args.write:
-        path = ROOT / "BENCHMARKS.md"
-        old = path.read_text() if path.exists() else "# Benchmarks\n\n"
-        start, end = "<!-- bench_flops:start -->", "<!-- bench_flops:end -->"
-        if start in old:
-            old = old[:old.index(start)] + text + old[old.index(end) + len(end):]
-        else:
-            old = old.rstrip("\n") + "\n\n" + text + "\n"
-        path.write_text(old)
+        write_section("bench_flops", text)
 
 
 if __name__ == "__main__":

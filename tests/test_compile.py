@@ -62,7 +62,7 @@ def test_compiled_file_needs_only_torch_and_equals_load(cli, tmp_path, arch, nam
 def test_forward_reads_like_the_figure():
     text = resdsl.source(ARCHS / "resnet34.arch")
     assert "class BasicBlock(nn.Module):" in text
-    assert "identity = self.shortcut(x)\n        out = out + identity\n" in text
+    assert "identity = self.shortcut(x)\n        out += identity\n" in text
     assert 'BasicBlock(64, (128, 128), stride=2, shortcut="projection")' in text
     tree = ast.parse(text)
     imports = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)

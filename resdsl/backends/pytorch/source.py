@@ -51,9 +51,9 @@ def _header(plan: Plan, version: str) -> str:
 
 
 INFERENCE_NOTE = """
-For inference: each BN is folded into its conv, additions are in place, and tensors are
-channels_last (NHWC), the layout that oneDNN's and cuDNN's convolutions prefer. Load
-trained weights with from_unfolded(state_dict)."""
+For inference: each BN is folded into its conv, and tensors are channels_last (NHWC),
+the layout that oneDNN's and cuDNN's convolutions prefer. Load trained weights with
+from_unfolded(state_dict)."""
 
 
 def _output_words(plan: Plan) -> str:
@@ -138,7 +138,7 @@ def _unit_class(plan: Plan, kind: UnitKind, name: str) -> str:
     if kind.residual:
         body += _shortcut_init(plan, kind)
     body += ["", f"{INDENT}def forward(self, x):"]
-    body += [INDENT * 2 + line for line in _unit_forward(kind, plan.shortcut_member, plan.inference)]
+    body += [INDENT * 2 + line for line in _unit_forward(kind, plan.shortcut_member)]
     if kind.residual and kind.bn:
         body += ["", f"{INDENT}def zero_init_residual(self) -> None:",
                  f'{INDENT * 2}"""Start as the identity: zero the last BN\'s scale '
@@ -172,7 +172,7 @@ def _shortcut_init(plan: Plan, kind: UnitKind) -> list[str]:
     return lines
 
 
-def _unit_forward(kind: UnitKind, member: str, inference: bool) -> list[str]:
+def _unit_forward(kind: UnitKind, member: str) -> list[str]:
     lines, n = [], len(kind.kernels)
     for j in range(1, n + 1):
         value = f"self.conv{j}({'x' if j == 1 else 'out'})"
@@ -181,8 +181,7 @@ def _unit_forward(kind: UnitKind, member: str, inference: bool) -> list[str]:
         if j < n:
             lines.append(f"out = F.relu({value}, inplace=True)")
         elif kind.residual:
-            add = "out += identity" if inference else "out = out + identity"
-            lines += [f"out = {value}", f"identity = self.{member}(x)", add,
+            lines += [f"out = {value}", f"identity = self.{member}(x)", "out += identity",
                       "return F.relu(out, inplace=True)"]
         else:
             lines.append(f"return F.relu({value}, inplace=True)")

@@ -1,0 +1,209 @@
+"""Side by side, in one run: resdsl's modules vs the PyTorch models a user would otherwise
+use (torchvision's ResNets; a hand-written CIFAR ResNet), on the same data.
+
+1. A training step (forward, cross-entropy, backward, SGD with momentum and weight decay),
+   timed in pairs whose order alternates (A B, B A, ...); the ratio is the median of the
+   per-pair ratios, so that drift in the machine's speed cancels.
+2. Inference with `fold_bn=True` against torchvision's eval mode, with trained-looking BN
+   statistics, and the largest difference between their outputs.
+
+    python3 benchmarks/bench_torch.py                       # CPU, prints the report
+    python3 benchmarks/bench_torch.py --write               # and puts it in BENCHMARKS.md
+    python3 benchmarks/bench_torch.py --device cuda --amp bfloat16 --channels-last --compile \\
+        --only train --write                                # a GPU's training throughput
+
+Needs `pip install -e '.[test]'` (torchvision).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from contextlib import nullcontext
+
+import torch
+import torchvision
+
+import resdsl
+from common import CIFAR_TORCH, ROOT, write_section
+
+TRAINING = [  # label, .arch file and --set, the model a user would otherwise build, batch, size
+    ("ResNet-50 v1.5", ("archs/resnet50-v1.5.arch", {}), "torchvision.models.resnet50()", 32, 224),
+    ("ResNet-18", ("archs/resnet18.arch", {}), "torchvision.models.resnet18()", 32, 224),
+    ("CIFAR ResNet-110", ("archs/cifar-resnet.arch", {"n": 18}), "cifar_resnet(18)", 128, 32),
+]
+BF16_PEAK = {"H100": 989e12, "H200": 989e12, "A100": 312e12}  # dense bf16 FLOP/s
+
+
+def reference(expression: str) -> torch.nn.Module:
+    namespace = {"torchvision": torchvision}
+    exec(CIFAR_TORCH, namespace)
+    return eval(expression, namespace)
+
+
+class Trainer:
+    """One model's training step on fixed data, under the requested settings."""
+
+    def __init__(self, model, batch, size, classes, args):
+        device = torch.device(args.device)
+        fmt = torch.channels_last if args.channels_last else torch.contiguous_format
+        self.model = model.to(device, memory_format=fmt).train()
+        self.step_fn = torch.compile(self.model) if args.compile else self.model
+        self.optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9,
+                                         weight_decay=1e-4)
+        generator = torch.Generator().manual_seed(0)
+        self.x = torch.randn(batch, 3, size, size, generator=generator).to(device,
+                                                                          memory_format=fmt)
+        self.y = torch.randint(0, classes, (batch,), generator=generator).to(device)
+        self.device = device
+        self.autocast = (torch.autocast(device.type, dtype=getattr(torch, args.amp))
+                         if args.amp else nullcontext())
+
+    def step(self) -> float:
+        self._sync()
+        start = time.perf_counter()
+        self.optimizer.zero_grad(set_to_none=True)
+        with self.autocast:
+            loss = torch.nn.functional.cross_entropy(self.step_fn(self.x), self.y)
+        loss.backward()
+        self.optimizer.step()
+        self._sync()
+        return time.perf_counter() - start
+
+    def _sync(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+
+def training(args) -> list[str]:
+    rows = ["| network | batch | resdsl step (s) | reference step (s) | reference | "
+            "resdsl / reference (median of pairs) | resdsl img/s | reference img/s |",
+            "|---|---:|---:|---:|---|---:|---:|---:|"]
+    mfu = []
+    for label, (path, params), expression, batch, size in TRAINING:
+        torch.manual_seed(0)
+        summary = resdsl.count(ROOT / path, **params)
+        ours = Trainer(resdsl.load(ROOT / path, **params), batch, size, summary.output[0], args)
+        theirs = Trainer(reference(expression), batch, size, summary.output[0], args)
+        for _ in range(args.warmup):
+            ours.step(), theirs.step()
+        a, b = [], []
+        for i in range(args.pairs):
+            if i % 2 == 0:
+                a.append(ours.step()), b.append(theirs.step())
+            else:
+                b.append(theirs.step()), a.append(ours.step())
+        ratio = statistics.median(x / y for x, y in zip(a, b))
+        ta, tb = statistics.median(a), statistics.median(b)
+        rows.append(f"| {label} | {batch} | {ta:.3f} | {tb:.3f} | `{expression}` | "
+                    f"**{ratio:.3f}** | {batch / ta:,.0f} | {batch / tb:,.0f} |")
+        peak = next((v for k, v in BF16_PEAK.items() if args.device.startswith("cuda")
+                     and k in torch.cuda.get_device_name()), None)
+        if peak and args.amp == "bfloat16":
+            flops = 3 * 2 * summary.macs * batch / ta  # forward + backward = 3x forward
+            mfu.append(f"- {label}: {flops / 1e12:,.0f} TFLOP/s of model FLOPs "
+                       f"(3 x 2 x MACs per image), {100 * flops / peak:.1f}% of the "
+                       f"{peak / 1e12:,.0f} TFLOP/s dense bf16 peak")
+        del ours, theirs
+    return rows + ([""] + mfu if mfu else [])
+
+
+def calibrated(model: torch.nn.Module, size: int) -> torch.nn.Module:
+    """Give BN the running statistics of real training (a few train-mode passes)."""
+    generator = torch.Generator().manual_seed(1)
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.rand(8, 3, size, size, generator=generator) * 2 - 0.5)
+    return model.eval()
+
+
+def inference(args) -> list[str]:
+    torch.manual_seed(0)
+    theirs = calibrated(torchvision.models.resnet50(), 224)
+    folded = resdsl.load(ROOT / "archs/resnet50-v1.5.arch", naming="torchvision", fold_bn=True,
+                         state_dict=theirs.state_dict())
+    channels_last = calibrated(torchvision.models.resnet50(), 224)
+    channels_last.load_state_dict(theirs.state_dict())
+    channels_last = channels_last.to(memory_format=torch.channels_last)
+    x = torch.randn(8, 3, 224, 224, generator=torch.Generator().manual_seed(2))
+    x_cl = x.to(memory_format=torch.channels_last)
+    runs = {"torchvision eval": (theirs, x), "resdsl fold_bn=True": (folded, x),
+            "torchvision eval, channels_last": (channels_last, x_cl)}
+    times = {k: [] for k in runs}
+    with torch.inference_mode():
+        expected = theirs(x)
+        error = ((folded(x) - expected).abs().max() / expected.abs().max()).item()
+        for _ in range(args.warmup):
+            for model, data in runs.values():
+                model(data)
+        for i in range(args.rounds):
+            order = list(runs.items()) if i % 2 == 0 else list(runs.items())[::-1]
+            for name, (model, data) in order:
+                start = time.perf_counter()
+                model(data)
+                times[name].append(time.perf_counter() - start)
+    base = statistics.median(times["torchvision eval"])
+    rows = ["| ResNet-50, batch 8, 224x224 | median (s) | speed-up over torchvision eval |",
+            "|---|---:|---:|"]
+    for name, samples in times.items():
+        rows.append(f"| {name} | {statistics.median(samples):.3f} | "
+                    f"{base / statistics.median(samples):.2f}x |")
+    return rows + ["", f"Largest difference between resdsl's folded outputs and "
+                       f"torchvision's eval outputs: {error:.1e} of the largest logit."]
+
+
+def section_name(args) -> str:
+    return "bench_torch" if args.device == "cpu" else "bench_torch_gpu"
+
+
+def report(args) -> str:
+    where = (torch.cuda.get_device_name() if args.device.startswith("cuda")
+             else f"{os.cpu_count()} cores, {torch.get_num_threads()} torch threads")
+    settings = ", ".join(s for s in [args.amp and f"{args.amp} autocast",
+                                     args.channels_last and "channels_last",
+                                     args.compile and "torch.compile"] if s) or "fp32, eager"
+    name = section_name(args)
+    lines = [f"<!-- {name}:start -->",
+             f"## PyTorch backend on {args.device}: resdsl vs torchvision ({settings})", "",
+             f"Command: `python3 benchmarks/bench_torch.py {' '.join(sys.argv[1:])}` "
+             f"({time.strftime('%Y-%m-%d')}; {where}, Python {platform.python_version()}, "
+             f"torch {torch.__version__}, torchvision {torchvision.__version__}).", ""]
+    if args.only in (None, "train"):
+        lines += ["### Training step (forward, backward, SGD)", "",
+                  f"{args.pairs} timed pairs after {args.warmup} warm-up steps each; "
+                  "the order within a pair alternates.", "", *training(args), ""]
+    if args.only in (None, "infer"):
+        lines += ["### Inference with BN folded (`fold_bn=True`)", "",
+                  f"{args.rounds} rounds in alternating order, under `torch.inference_mode`. "
+                  "The folded module runs channels_last (its inference layout); torchvision's "
+                  "eval with channels_last is shown too, for a like-for-like view.", "",
+                  *inference(args), ""]
+    lines.append(f"<!-- {name}:end -->")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--amp", choices=("bfloat16", "float16"), help="autocast dtype")
+    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--compile", action="store_true", help="torch.compile both models")
+    parser.add_argument("--only", choices=("train", "infer"))
+    parser.add_argument("--pairs", type=int, default=12, help="timed training pairs")
+    parser.add_argument("--rounds", type=int, default=15, help="timed inference rounds")
+    parser.add_argument("--warmup", type=int, default=2)
+    args = parser.parse_args()
+    text = report(args)
+    print(text)
+    if args.write:
+        write_section(section_name(args), text)
+
+
+if __name__ == "__main__":
+    main()
