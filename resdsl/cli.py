@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 import traceback
 
 from resdsl.errors import ResdslError
@@ -23,6 +24,11 @@ exit codes: 0 success; 1 error in an .arch file or a --set value; 2 bad usage;
 3 internal error (set RESDSL_DEBUG=1 to see the traceback)"""
 
 
+def _wrap(text: str) -> str:
+    """Descriptions keep their layout (the epilogs hold examples), so wrap them here."""
+    return textwrap.fill(text, width=88)
+
+
 def _override(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip() or not value.strip():
@@ -33,8 +39,8 @@ def _override(text: str) -> tuple[str, str]:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="resdsl", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
-        description="Compile networks written like Table 1 of 'Deep Residual Learning for "
-                    "Image Recognition' (.arch files): shapes, parameters and multiply-adds.")
+        description=_wrap("Compile networks written like Table 1 of 'Deep Residual Learning for "
+                    "Image Recognition' (.arch files): shapes, parameters and multiply-adds."))
     parser.add_argument("--version", action="version", version=f"resdsl {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -50,10 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     flops = commands.add_parser(
         "flops", parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=EPILOG, help="params and multiply-adds per stage, Table 1 style",
-        description="Print params and multiply-adds per stage and in total, one column pair "
+        description=_wrap("Print params and multiply-adds per stage and in total, one column pair "
                     "per file, like the paper's Table 1. By default the work column counts "
                     "MACs: multiply-adds of conv and fc layers only, which is what the paper "
-                    "calls FLOPs (ResNet-50: 3.8 x 10^9).")
+                    "calls FLOPs (ResNet-50: 3.8 x 10^9)."))
     flops.add_argument("files", nargs="+", metavar="FILE", help=".arch files, side by side")
     flops.add_argument("--flops", action="store_true",
                        help="report FLOPs = 2 x MACs instead of MACs")
@@ -67,18 +73,18 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser(
         "check", parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=EPILOG, help="validate a file and print every layer's output shape",
-        description="Validate an .arch file through every pass and print each node of the "
-                    "IR with its output shape (C x H x W), params and MACs.")
+        description=_wrap("Validate an .arch file through every pass and print each node of the "
+                    "IR with its output shape (C x H x W), params and MACs."))
     check.add_argument("file", metavar="FILE")
 
     compile_ = commands.add_parser(
         "compile", parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=EPILOG + COMPILE_EPILOG, help="write a standalone PyTorch module",
-        description="Write the network as a readable PyTorch file that imports only torch: "
+        description=_wrap("Write the network as a readable PyTorch file that imports only torch: "
                     "one class per kind of residual unit and one for the network, whose "
                     "forward reads like the paper's figures. Without -o the source goes to "
                     "stdout. With --check, build the module on --device, run one forward "
-                    "and backward pass, and report shapes, params and peak memory.")
+                    "and backward pass, and report shapes, params and peak memory."))
     compile_.add_argument("file", metavar="FILE")
     compile_.add_argument("-o", "--output", metavar="OUT.py",
                           help="write the source here (whole or not at all)")
