@@ -80,9 +80,13 @@ def test_dump_ir_goes_to_stderr(cli):
 
 def test_help_explains_units_and_exit_codes(cli):
     code, out, _ = cli("flops", "--help")
-    assert code == 0 and "multiply-adds of conv and fc layers" in out and "exit codes" in out
+    words = " ".join(out.split())  # descriptions are wrapped to the terminal
+    assert code == 0 and "multiply-adds of conv and fc layers" in words and "exit codes" in out
     code, out, _ = cli("--help")
-    assert code == 0 and "flops" in out and "check" in out
+    assert code == 0 and "flops" in out and "check" in out and "compile" in out
+    code, out, _ = cli("compile", "--help")
+    assert code == 0 and "--fold-bn" in out and "--naming" in out
+    assert "resdsl compile archs/resnet34.arch -o resnet34.py" in out
 
 
 def test_console_script_runs_the_readme_command():
