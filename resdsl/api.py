@@ -24,3 +24,34 @@ def build(path: str, dump_to: Callable[[str], None] | None = None, **params) -> 
 def count(path: str, **params) -> NetworkSummary:
     """Params and multiply-adds per stage and in total (see `summary.CONVENTION`)."""
     return summarize(build(path, **params))
+
+
+FIGURE_3 = (("vgg19.arch", "VGG-19"), ("plain34.arch", "34-layer plain"),
+            ("resnet34.arch", "34-layer residual"))
+
+
+def render(*paths: str, titles: list[str] | None = None, collapse: bool = False,
+           shapes: bool = False, rankdir: str = "TB", **params):
+    """The networks side by side as a `graphviz.Digraph` (shown inline in notebooks).
+    With no paths, the paper's Figure 3: VGG-19, 34-layer plain, 34-layer residual."""
+    from resdsl.backends.figure.draw import draw
+    from resdsl.backends.figure.layout import layout
+
+    if not paths:
+        paths = tuple(str(archs_folder() / name) for name, _ in FIGURE_3)
+        titles = titles or [title for _, title in FIGURE_3]
+    titles = list(titles or [None] * len(paths))
+    if len(titles) != len(paths):
+        raise ValueError(f"{len(paths)} networks but {len(titles)} titles")
+    if rankdir not in ("TB", "LR"):
+        raise ValueError(f"rankdir must be TB or LR, not {rankdir!r}")
+    columns = [layout(build(path, **params), i, title, collapse)
+               for i, (path, title) in enumerate(zip(paths, titles))]
+    return draw(columns, shapes=shapes, rankdir=rankdir)
+
+
+def archs_folder():
+    """The networks that ship with resdsl (the repository's `archs/`)."""
+    from importlib.resources import files
+
+    return files("resdsl.archs")

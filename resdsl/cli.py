@@ -13,6 +13,7 @@ import os
 import sys
 import textwrap
 import traceback
+from pathlib import Path
 
 from resdsl.errors import ResdslError
 from resdsl.ir.ops import format_shape
@@ -101,8 +102,36 @@ def _parser() -> argparse.ArgumentParser:
                           help="for --check: cpu, cuda or cuda:N (default cpu)")
     compile_.add_argument("--batch", type=_positive, default=2, metavar="N",
                           help="for --check: the batch size (default 2)")
+    render = commands.add_parser(
+        "render", parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG + RENDER_EPILOG, help="draw networks side by side (the paper's Fig. 3)",
+        description=_wrap("Draw networks side by side with graphviz, one box per layer as the "
+                          "paper labels them, rows aligned by output size, and shortcuts as "
+                          "arcs beside each residual column: solid for the identity, dotted "
+                          "where the shortcut increases dimensions. With no FILE, draw the "
+                          "paper's Figure 3 (VGG-19, 34-layer plain, 34-layer residual). The "
+                          "format follows the extension of -o (.svg, .png, .pdf, .dot); "
+                          "without -o the DOT source goes to stdout."))
+    render.add_argument("files", nargs="*", metavar="FILE", help=".arch files, left to right")
+    render.add_argument("-o", "--output", metavar="OUT",
+                        help="the figure: OUT.svg, OUT.png, OUT.pdf or OUT.dot")
+    render.add_argument("--collapse", action="store_true",
+                        help="fold each run of identical residual units into one box "
+                             "marked x N (ResNet-152 fits on a page)")
+    render.add_argument("--shapes", action="store_true",
+                        help="label the edges with tensor shapes (C x H x W)")
+    render.add_argument("--rankdir", choices=("TB", "LR"), default="TB",
+                        help="columns top to bottom (TB, the default, as in the paper) or "
+                             "rows left to right (LR)")
     return parser
 
+
+RENDER_EPILOG = """
+
+examples:
+  resdsl render -o figure3.png
+  resdsl render archs/resnet152.arch --collapse -o resnet152.svg
+  resdsl render archs/cifar-plain.arch archs/cifar-resnet.arch --set n=9 --shapes -o cifar56.pdf"""
 
 COMPILE_EPILOG = """
 
@@ -152,6 +181,8 @@ def _run(args) -> int:
 
     overrides = dict(args.overrides)
     dump_to = (lambda text: print(text, file=sys.stderr)) if args.dump_ir else None
+    if args.command == "render":
+        return _render(args, overrides)
     if args.command == "compile":
         return _compile(args, build(args.file, dump_to=dump_to, **overrides))
     if args.command == "check":
@@ -166,6 +197,24 @@ def _run(args) -> int:
     from resdsl.backends.table import format_table
     metric = ("flops" if args.flops else "macs") + ("+ops" if args.all_ops else "")
     print(format_table(summaries, metric))
+    return 0
+
+
+def _render(args, overrides) -> int:
+    from resdsl.api import render
+    from resdsl.backends.figure.draw import FORMATS, write
+
+    if args.output and Path(args.output).suffix.lower().lstrip(".") not in FORMATS + ("gv",):
+        print(f"resdsl render: error: cannot tell the format of {args.output}: "
+              "use .svg, .png, .pdf or .dot", file=sys.stderr)
+        return EXIT_USAGE
+    figure = render(*args.files, collapse=args.collapse, shapes=args.shapes,
+                    rankdir=args.rankdir, **overrides)
+    if args.output:
+        write(figure, args.output)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(figure.source)
     return 0
 
 

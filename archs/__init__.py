@@ -1,0 +1,1 @@
+"""The networks that ship with resdsl, as data (`resdsl render` draws Figure 3 from them)."""

@@ -1,0 +1,140 @@
+"""What a figure shows, apart from how graphviz draws it: one column per network, one box
+per layer as the paper labels it (`3x3 conv, 128, /2`, `pool, /2`, `avg pool`, `fc 1000`),
+and one arc per residual unit, from the box before the unit to the unit's last box (whose
+output the shortcut joins), dotted where the shortcut increases dimensions (Fig. 3). BN, ReLU, additions, dropout and softmax
+are not drawn, as in the paper.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from resdsl.ir.ops import Shape, spatial
+
+DRAWN = ("conv", "maxpool", "avgpool", "fc")
+
+
+@dataclass
+class Box:
+    id: str
+    label: str
+    op: str  # conv, maxpool, avgpool, fc, image, or group (a collapsed run of units)
+    shape: Shape  # its output
+    repeat: int = 1
+    layers: int = 0  # the weighted layers it stands for
+
+    @property
+    def size(self) -> int:
+        """The output size, Fig. 3's rows: 224, 112, 56, 28, 14, 7, and 1 after pooling."""
+        return spatial(self.shape)[0]
+
+
+@dataclass
+class Arc:
+    tail: str
+    head: str
+    increases_dimensions: bool  # dotted in the paper
+
+
+@dataclass
+class Column:
+    title: str
+    boxes: list[Box] = field(default_factory=list)
+    arcs: list[Arc] = field(default_factory=list)
+
+    @property
+    def layers(self) -> int:
+        return sum(box.layers for box in self.boxes)
+
+
+def layout(graph: nx.DiGraph, index: int, title: str | None = None,
+           collapse: bool = False) -> Column:
+    column = Column(title or graph.graph["name"])
+    column.boxes.append(Box(f"c{index}_image", "image", "image", graph.nodes["input"]["shape"]))
+    units = _units(graph)
+    runs = _runs(graph, units) if collapse else [[unit] for unit in units]
+    run_of = {unit: i for i, run in enumerate(runs) for unit in run}
+    unit_of_box: list[str | None] = [None]
+    for node in nx.topological_sort(graph):
+        attrs = graph.nodes[node]
+        if attrs["op"] not in DRAWN or ".shortcut." in node:
+            continue
+        unit = attrs.get("unit")
+        box_id = f"c{index}_{len(column.boxes)}"
+        if unit is not None and collapse:
+            unit = runs[run_of[unit]][0]
+            if unit in unit_of_box:
+                continue
+            box = _group_box(graph, box_id, runs[run_of[unit]])
+        else:
+            box = Box(box_id, _label(attrs), attrs["op"], attrs["shape"],
+                      layers=int(attrs["op"] in ("conv", "fc")))
+        column.boxes.append(box)
+        unit_of_box.append(unit)
+    for unit in dict.fromkeys(u for u in unit_of_box if u is not None):
+        if _residual(graph, unit):
+            first = unit_of_box.index(unit)
+            last = len(unit_of_box) - 1 - unit_of_box[::-1].index(unit)
+            column.arcs.append(Arc(column.boxes[first - 1].id, column.boxes[last].id,
+                                   _increases(graph, unit)))
+    return column
+
+
+def _units(graph: nx.DiGraph) -> list[str]:
+    return list(dict.fromkeys(graph.nodes[n]["unit"] for n in nx.topological_sort(graph)
+                              if graph.nodes[n].get("unit") is not None))
+
+
+def _residual(graph: nx.DiGraph, unit: str) -> bool:
+    return f"{unit}.add" in graph
+
+
+def _increases(graph: nx.DiGraph, unit: str) -> bool:
+    """Whether the unit's shortcut is more than the identity (zero-padding or projection)."""
+    return f"{unit}.shortcut.pad" in graph or f"{unit}.shortcut.conv" in graph
+
+
+def _label(a: dict) -> str:
+    stride = f", /{a['stride']}" if a.get("stride", 1) > 1 else ""
+    if a["op"] == "conv":
+        return f"{a['kernel']}x{a['kernel']} conv, {a['out_channels']}{stride}"
+    if a["op"] == "fc":
+        return f"fc {a['out_features']}"
+    if a["global"]:
+        return "avg pool" if a["op"] == "avgpool" else "max pool"
+    return f"{'avg ' if a['op'] == 'avgpool' else ''}pool{stride}"
+
+
+def _convs(graph: nx.DiGraph, unit: str) -> list[dict]:
+    convs, j = [], 1
+    while f"{unit}.conv{j}" in graph:
+        convs.append(graph.nodes[f"{unit}.conv{j}"])
+        j += 1
+    return convs
+
+
+def _signature(graph: nx.DiGraph, unit: str) -> tuple:
+    return (graph.nodes[f"{unit}.conv1"]["stage"],
+            tuple((c["kernel"], c["out_channels"]) for c in _convs(graph, unit)))
+
+
+def _runs(graph: nx.DiGraph, units: list[str]) -> list[list[str]]:
+    """Consecutive units of one stage with the same convs: what `--collapse` folds."""
+    runs: list[list[str]] = []
+    for unit in units:
+        if runs and _signature(graph, runs[-1][-1]) == _signature(graph, unit):
+            runs[-1].append(unit)
+        else:
+            runs.append([unit])
+    return runs
+
+
+def _group_box(graph: nx.DiGraph, box_id: str, run: list[str]) -> Box:
+    convs = _convs(graph, run[0])
+    lines = [_label(c) for c in convs]
+    last = graph.nodes[f"{run[-1]}.conv{len(convs)}"]
+    label = "\n".join(lines) + (f"\n× {len(run)}" if len(run) > 1 else "")
+    return Box(box_id, label, "group", last["shape"], repeat=len(run),
+               layers=len(convs) * len(run))
