@@ -16,14 +16,13 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import textwrap
 import time
 from pathlib import Path
 
-from common import CIFAR_TORCH, ROOT, write_section
+from common import CIFAR_TORCH, run, write_section
 
 PY = sys.executable
 REPEATS = 5
@@ -42,22 +41,6 @@ MODELS = {
     "ResNet-1202": (CIFAR_TORCH + "model = cifar_resnet(200).eval()\nshape = (3, 32, 32)\n",
                     ["archs/cifar-resnet.arch", "--set", "n=200"]),
 }
-
-
-def run(cmd: list[str]) -> tuple[float, float, str]:
-    """Wall seconds and peak RSS (MB) of one whole process, and its stdout.
-
-    Linux carries a process's peak RSS across exec, so a child would inherit this
-    process's own peak: this script therefore imports nothing heavy itself, and runs
-    even its in-process timings in a child."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
-    out = proc.stdout.read().decode()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"failed: {' '.join(cmd)}")
-    return wall, usage.ru_maxrss / 1024, out
 
 
 def side_by_side() -> list[str]:

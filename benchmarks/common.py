@@ -3,7 +3,10 @@ would otherwise write, and how a script puts its section into BENCHMARKS.md."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import textwrap
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +35,22 @@ CIFAR_TORCH = textwrap.dedent("""
                 layers.append(Block(cin, cout, stride if i == 0 else 1)); cin = cout
         return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
 """)
+
+
+def run(cmd: list[str]) -> tuple[float, float, str]:
+    """Wall seconds and peak RSS (MB) of one whole process, and its stdout.
+
+    Linux carries a process's peak RSS across exec, so a child would inherit this
+    process's own peak: this script therefore imports nothing heavy itself, and runs
+    even its in-process timings in a child."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
+    out = proc.stdout.read().decode()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}")
+    return wall, usage.ru_maxrss / 1024, out
 
 
 def write_section(name: str, text: str) -> None:

@@ -2,14 +2,14 @@
 compiled to a graph IR with shapes, parameter and multiply-add counts, PyTorch modules and
 standalone PyTorch source.
 
-`build` and `count` never import torch; `load` and `source` (the torch backend) import it
+`build`, `count` and `render` never import torch; `load` and `source` (the torch backend) import it
 on first use, so the analysis commands start fast.
 """
 
-from resdsl.api import build, count
+from resdsl.api import build, count, render
 from resdsl.errors import ResdslError
 
-__all__ = ["build", "count", "load", "source", "ResdslError"]
+__all__ = ["build", "count", "render", "load", "source", "ResdslError"]
 __version__ = "0.1.0"
 
 _TORCH_BACKEND = ("load", "source")
