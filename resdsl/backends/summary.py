@@ -28,6 +28,7 @@ class NetworkSummary:
     stride_on: str
     input: list[int]
     output: list[int]
+    layers: int  # weighted layers as the paper counts them: conv and fc, not projections
     params: int
     macs: int
     flops: int
@@ -57,5 +58,7 @@ def summarize(graph: nx.DiGraph) -> NetworkSummary:
     return NetworkSummary(
         network=graph.graph["name"], file=graph.graph["file"], shortcut=config.shortcut or "none",
         stride_on=config.stride_on, input=ends["input"], output=ends["output"],
+        layers=sum(1 for n, op in graph.nodes(data="op")
+                   if op in ("conv", "fc") and ".shortcut." not in n),
         params=sum(s.params for s in rows), macs=macs, flops=2 * macs,
         other_ops=sum(s.other_ops for s in rows), stages=rows)

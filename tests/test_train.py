@@ -1,0 +1,227 @@
+"""`resdsl train`: the real loaders on small files in the real formats, the paper's recipe,
+exact resume, a checkpoint on Ctrl-C, and DDP with two processes on CPU."""
+
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from resdsl.errors import ResdslError  # noqa: E402
+from resdsl.training import checkpoint  # noqa: E402
+from resdsl.training.data import EpochBatches, _pad_crop_flip, cifar10, image_folder  # noqa: E402
+from resdsl.training.loop import TrainConfig, train  # noqa: E402
+from resdsl.training.recipe import Recipe, default_recipe, learning_rate  # noqa: E402
+from tests.conftest import ARCHS, ROOT  # noqa: E402
+
+TINY = ["--set", "n=1"]
+
+
+def _write_cifar(folder: Path, per_batch: int = 16) -> None:
+    """The official python archive's format: pickled dicts with b'data' and b'labels'."""
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"batch_label": name.encode(),
+                 b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
+                 b"labels": [int(v) for v in rng.integers(0, 10, per_batch)],
+                 b"filenames": [f"{i}.png".encode() for i in range(per_batch)]}
+        with (folder / name).open("wb") as handle:
+            pickle.dump(batch, handle)
+
+
+def test_cifar10_loader_reads_the_official_format(tmp_path):
+    _write_cifar(tmp_path / "cifar")
+    train_split, test_split = cifar10(tmp_path / "cifar")
+    assert train_split.images.shape == (80, 3, 32, 32) and len(test_split) == 16
+    with (tmp_path / "cifar" / "data_batch_2").open("rb") as handle:
+        raw = pickle.load(handle, encoding="bytes")
+    first = torch.from_numpy(raw[b"data"][0].reshape(3, 32, 32))
+    assert torch.equal(train_split.images[16], first)  # channel-major rows, in file order
+    assert train_split.labels[16] == raw[b"labels"][0]
+    x, y = test_split.batch([0, 1], torch.Generator())
+    assert torch.allclose(x[0], test_split.images[0].float() / 255 - train_split.mean)
+
+
+def test_cifar10_errors_name_the_file(tmp_path):
+    _write_cifar(tmp_path / "cifar")
+    (tmp_path / "cifar" / "data_batch_3").unlink()
+    with pytest.raises(ResdslError, match="no CIFAR-10 batch 'data_batch_3'"):
+        cifar10(tmp_path / "cifar")
+    (tmp_path / "cifar" / "data_batch_3").write_bytes(b"not a pickle")
+    with pytest.raises(ResdslError, match="data_batch_3 is not a CIFAR-10 python batch"):
+        cifar10(tmp_path / "cifar")
+
+
+def test_cifar_augmentation_pads_crops_and_flips():
+    x = torch.arange(2 * 3 * 32 * 32, dtype=torch.float32).reshape(2, 3, 32, 32)
+    a = _pad_crop_flip(x, 4, torch.Generator().manual_seed(5))
+    b = _pad_crop_flip(x, 4, torch.Generator().manual_seed(5))
+    assert torch.equal(a, b) and a.shape == x.shape
+    padded = torch.nn.functional.pad(x, (4, 4, 4, 4))
+    for i in range(2):  # each output is a window of the padded image, maybe mirrored
+        windows = [padded[i, :, dy:dy + 32, dx:dx + 32] for dy in range(9) for dx in range(9)]
+        assert any(torch.equal(a[i], w) or torch.equal(a[i], w.flip(-1)) for w in windows)
+
+
+def test_image_folder_loader(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for part in ("train", "val"):
+        for cls in ("cat", "dog"):
+            (tmp_path / part / cls).mkdir(parents=True)
+            for i in range(3):
+                pixels = rng.integers(0, 256, (40 + i, 50, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(tmp_path / part / cls / f"{i}.png")
+    (tmp_path / "train" / "dog" / "notes.txt").write_text("not an image")
+    train_split, val_split = image_folder(tmp_path, crop=32)
+    assert len(train_split) == 6 and train_split.labels.tolist() == [0, 0, 0, 1, 1, 1]
+    x, y = train_split.batch([0, 4], torch.Generator().manual_seed(0))
+    assert x.shape == (2, 3, 32, 32) and y.tolist() == [0, 1]
+    again, _ = train_split.batch([0, 4], torch.Generator().manual_seed(0))
+    assert torch.equal(x, again)
+    assert val_split.batch([5], torch.Generator())[0].shape == (1, 3, 32, 32)
+    with pytest.raises(ResdslError, match="has no class folders"):
+        image_folder(tmp_path / "train")
+
+
+def test_image_folder_trains(cli, tmp_path):
+    from PIL import Image
+
+    for part in ("train", "val"):
+        for cls in range(2):
+            (tmp_path / "img" / part / str(cls)).mkdir(parents=True)
+            for i in range(4):
+                Image.new("RGB", (36, 40), (120 * cls, 60, i)).save(
+                    tmp_path / "img" / part / str(cls) / f"{i}.png")
+    code, out, _ = cli("train", ARCHS / "cifar-resnet.arch", *TINY, "--data",
+                       f"imagefolder:{tmp_path / 'img'}", "--steps", "2", "--batch", "4",
+                       "--out", tmp_path / "run", "--log-every", "1", "--workers", "2",
+                       "--no-progress")
+    assert code == 0 and "test error:" in out and "(8 images)" in out
+
+
+def test_the_papers_recipe_is_the_default():
+    cifar = default_recipe(32, 20)
+    assert (cifar.batch, cifar.lr, cifar.milestones, cifar.steps) == (128, 0.1, (32000, 48000),
+                                                                       64000)
+    assert (cifar.momentum, cifar.weight_decay, cifar.warmup_lr) == (0.9, 1e-4, None)
+    assert default_recipe(32, 110).warmup_lr == 0.01
+    imagenet = default_recipe(224, 50)
+    assert imagenet.batch == 256 and imagenet.steps == 600_000
+    assert [learning_rate(cifar, s, False) for s in (0, 31999, 32000, 48000)] == \
+        pytest.approx([0.1, 0.1, 0.01, 0.001])
+    assert learning_rate(default_recipe(32, 110), 0, warming_up=True) == 0.01
+
+
+def _config(tmp_path, steps, resume=False, **extra):
+    recipe = Recipe(batch=16, lr=0.1, milestones=(3,), steps=steps)
+    return TrainConfig(arch=str(ARCHS / "cifar-resnet.arch"), recipe=recipe, data="synthetic",
+                       out=tmp_path, params={"n": 1}, log_every=1, eval_every=1000,
+                       checkpoint_every=2, resume=resume, synthetic_size=128, progress=False,
+                       **extra)
+
+
+def test_resume_continues_bit_for_bit(tmp_path):
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    train(_config(whole, steps=6))
+    train(_config(parts, steps=3))  # stops at step 3, between checkpoints
+    assert checkpoint.load(parts)["step"] == 3
+    train(_config(parts, steps=6, resume=True))
+    a, b = checkpoint.load(whole), checkpoint.load(parts)
+    assert a["step"] == b["step"] == 6
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    def train_lines(folder):  # the first part's closing evaluation at step 3 is extra
+        return [line for line in (folder / "metrics.jsonl").read_text().splitlines()
+                if '"train"' in line]
+    assert train_lines(whole) == train_lines(parts)
+    # 112 training images make 7 batches of 16: the run crossed the milestone at step 3
+    lrs = [json.loads(line)["lr"] for line in (parts / "metrics.jsonl").read_text().splitlines()
+           if '"train"' in line]
+    assert lrs == pytest.approx([0.1, 0.1, 0.1, 0.01, 0.01, 0.01])
+
+
+def test_warmup_ends_when_training_error_falls_below_the_threshold(tmp_path):
+    config = _config(tmp_path, steps=12)
+    config.recipe.milestones, config.recipe.warmup_lr, config.recipe.warmup_until = (), 0.01, 0.9
+    train(config)
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()
+               if '"train"' in line]
+    first_fast = next(i for i, r in enumerate(records) if r["lr"] == 0.1)
+    assert first_fast > 0 and all(r["lr"] == 0.01 for r in records[:first_fast])
+    assert records[first_fast - 1]["error"] < 0.9
+
+
+def test_ctrl_c_saves_a_checkpoint_and_resume_continues(tmp_path):
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "resdsl", "train", str(ARCHS / "cifar-resnet.arch"),
+               *TINY, "--data", "synthetic", "--out", str(out), "--batch", "16",
+               "--log-every", "1", "--no-progress"]
+    proc = subprocess.Popen(command + ["--steps", "100000"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    metrics = out / "metrics.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not metrics.exists() or
+                                      len(metrics.read_text().splitlines()) < 3):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "interrupted at step" in stdout and "--resume" in stdout
+    state = checkpoint.load(out)
+    steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines()]
+    assert state["step"] == steps[-1] >= 3
+    resumed = subprocess.run(command + ["--steps", str(state["step"] + 2), "--resume"],
+                             capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"after {state['step'] + 2} steps" in resumed.stdout
+
+
+def test_torchrun_two_processes_end_with_identical_weights(tmp_path):
+    out = tmp_path / "ddp"
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+         "--master_port", str(29500 + os.getpid() % 1000), "-m", "resdsl", "train",
+         str(ARCHS / "cifar-resnet.arch"), *TINY, "--data", "synthetic", "--out", str(out),
+         "--steps", "4", "--batch", "16", "--log-every", "2", "--device", "cpu",
+         "--no-progress"], capture_output=True, text=True, timeout=300, cwd=ROOT,
+        env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert result.returncode == 0, result.stderr
+    assert "replicas identical: 2 ranks" in result.stdout
+    assert result.stdout.count("test error:") == 1  # rank 0 alone reports
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if r["split"] == "train"] == [1, 2, 3, 4]
+    assert checkpoint.load(out)["step"] == 4
+
+
+def test_input_errors(cli, tmp_path):
+    code, _, err = cli("train", ARCHS / "cifar-resnet.arch", "--data", "mnist:x", "--out",
+                       tmp_path)
+    assert code == 1 and "unknown data source 'mnist:x'" in err
+    code, _, err = cli("train", ARCHS / "cifar-resnet.arch", *TINY, "--data", "synthetic",
+                       "--out", tmp_path / "none", "--resume")
+    assert code == 1 and "there is no checkpoint.pt" in err
+    code, _, err = cli("train", ARCHS / "cifar-resnet.arch", "--data", "cifar10:" +
+                       str(tmp_path / "missing"), "--out", tmp_path)
+    assert code == 1 and "no CIFAR-10 batch" in err
+
+
+def test_epoch_batches_cover_the_split_once_per_epoch():
+    from resdsl.training.data import synthetic
+
+    split, test = synthetic((3, 8, 8), 10, size=160)
+    seen = sum(EpochBatches(split, 10, 0, 0, 0, 1).batches, [])
+    assert sorted(seen) == list(range(140))
+    halves = [EpochBatches(split, 5, 0, 0, r, 2).batches for r in (0, 1)]
+    assert not set(sum(halves[0], [])) & set(sum(halves[1], []))
+    assert sorted(sum(EpochBatches(test, 7, 0, 0, 0, 1).batches, [])) == list(range(20))
