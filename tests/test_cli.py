@@ -83,7 +83,9 @@ def test_help_explains_units_and_exit_codes(cli):
     words = " ".join(out.split())  # descriptions are wrapped to the terminal
     assert code == 0 and "multiply-adds of conv and fc layers" in words and "exit codes" in out
     code, out, _ = cli("--help")
-    assert code == 0 and "flops" in out and "check" in out and "compile" in out
+    assert code == 0 and all(c in out for c in ("flops", "check", "compile", "render", "train"))
+    code, out, _ = cli("train", "--help")
+    assert code == 0 and "--resume" in out and "torchrun" in out
     code, out, _ = cli("compile", "--help")
     assert code == 0 and "--fold-bn" in out and "--naming" in out
     assert "resdsl compile archs/resnet34.arch -o resnet34.py" in out

@@ -225,3 +225,11 @@ def test_epoch_batches_cover_the_split_once_per_epoch():
     halves = [EpochBatches(split, 5, 0, 0, r, 2).batches for r in (0, 1)]
     assert not set(sum(halves[0], [])) & set(sum(halves[1], []))
     assert sorted(sum(EpochBatches(test, 7, 0, 0, 0, 1).batches, [])) == list(range(20))
+
+
+def test_bf16_autocast_and_channels_last_train(tmp_path):
+    config = _config(tmp_path, steps=2, amp="bf16", channels_last=True)
+    result = train(config)
+    assert result.step == 2 and result.test_error is not None
+    assert checkpoint.load(tmp_path)["model"]["conv1.conv.weight"].is_contiguous(
+        memory_format=torch.channels_last)

@@ -127,6 +127,11 @@ def _cifar_batches(folder: Path, names: list[str]) -> tuple[torch.Tensor, torch.
 def image_folder(folder: str | Path, crop: int = 224) -> tuple[Split, Split]:
     """`folder/train/<class>/*.jpg` and `folder/val/<class>/*.jpg`, as torchvision's
     ImageFolder reads them: classes in sorted order."""
+    try:
+        import PIL  # noqa: F401
+    except ImportError:
+        raise ResdslError("imagefolder data needs Pillow to read images",
+                          hint="pip install pillow (or resdsl[images])") from None
     folder = Path(folder)
     splits = []
     classes = None

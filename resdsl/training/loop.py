@@ -60,6 +60,7 @@ class Result:
     step: int
     test_error: float | None
     interrupted: bool = False
+    images_per_second: float | None = None  # training steps after the first sync, all ranks
 
 
 class Process:
@@ -169,6 +170,7 @@ def train(config: TrainConfig) -> Result:
     interrupt = Interrupt()
     window: list[torch.Tensor] = []  # per step: summed loss, wrong answers, images
     started = time.perf_counter()
+    speed = Speedometer()
     try:
         while step < recipe.steps and not log.stopped:
             epoch, first = divmod(step, per_epoch)
@@ -200,6 +202,7 @@ def train(config: TrainConfig) -> Result:
                     error = (stats[:, 1].sum() / stats[:, 2].sum()).item()
                     if warming_up and error < recipe.warmup_until:
                         warming_up = False
+                    speed.sync(recipe.batch * len(window))
                     log.train(step, stats, lr, recipe.batch * len(window)
                               / (time.perf_counter() - started))
                     window, started = [], time.perf_counter()
@@ -216,15 +219,36 @@ def train(config: TrainConfig) -> Result:
             log.message(f"interrupted at step {step:,}: checkpoint saved in {config.out}; "
                         f"continue with --resume")
             return Result(step, None, interrupted=True)
+        rate = speed.rate()
         error = evaluate(model, test_split, per_rank, process, config)
         log.test(step, error)
         _check_replicas(model, process, log)
         log.message(f"test error: {100 * error[1]:.2f}% ({int(error[2]):,} images) after "
-                    f"{step:,} steps")
-        return Result(step, error[1])
+                    f"{step:,} steps" + (f"; {rate:,.0f} img/s" if rate else ""))
+        return Result(step, error[1], images_per_second=rate)
     finally:
         interrupt.restore()
         log.close()
+
+
+class Speedometer:
+    """Training images per second, from the first sync on (compilation and the first
+    steps' allocations are left out), evaluations and checkpoints included."""
+
+    def __init__(self):
+        self.start: float | None = None
+        self.images = 0
+
+    def sync(self, images: int) -> None:
+        if self.start is None:
+            self.start = time.perf_counter()
+        else:
+            self.images += images
+
+    def rate(self) -> float | None:
+        if self.start is None or not self.images:
+            return None
+        return self.images / (time.perf_counter() - self.start)
 
 
 def evaluate(model, split, batch: int, process: Process, config: TrainConfig):
