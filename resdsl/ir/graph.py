@@ -24,3 +24,12 @@ def input_shapes(graph: nx.DiGraph, node: str) -> list[Shape]:
 def nodes_of(graph: nx.DiGraph, op: str) -> Iterator[str]:
     """The nodes of one op, listed first so that the caller may change the graph."""
     return iter([n for n, o in graph.nodes(data="op") if o == op])
+
+
+def unit_convs(graph: nx.DiGraph, unit: str) -> list[str]:
+    """A residual or plain unit's convs in order: `unit.conv1`, `unit.conv2`, ..."""
+    convs, j = [], 1
+    while f"{unit}.conv{j}" in graph:
+        convs.append(f"{unit}.conv{j}")
+        j += 1
+    return convs

@@ -9,6 +9,7 @@ whatever the number of loader workers, and no data RNG state needs saving.
 
 from __future__ import annotations
 
+import importlib.util
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,11 +128,9 @@ def _cifar_batches(folder: Path, names: list[str]) -> tuple[torch.Tensor, torch.
 def image_folder(folder: str | Path, crop: int = 224) -> tuple[Split, Split]:
     """`folder/train/<class>/*.jpg` and `folder/val/<class>/*.jpg`, as torchvision's
     ImageFolder reads them: classes in sorted order."""
-    try:
-        import PIL  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("PIL") is None:
         raise ResdslError("imagefolder data needs Pillow to read images",
-                          hint="pip install pillow (or resdsl[images])") from None
+                          hint="pip install pillow (or resdsl[images])")
     folder = Path(folder)
     splits = []
     classes = None

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
+from resdsl.ir.graph import unit_convs
 from resdsl.ir.ops import Shape, spatial
 
 DRAWN = ("conv", "maxpool", "avgpool", "fc")
@@ -108,11 +109,7 @@ def _label(a: dict) -> str:
 
 
 def _convs(graph: nx.DiGraph, unit: str) -> list[dict]:
-    convs, j = [], 1
-    while f"{unit}.conv{j}" in graph:
-        convs.append(graph.nodes[f"{unit}.conv{j}"])
-        j += 1
-    return convs
+    return [graph.nodes[conv] for conv in unit_convs(graph, unit)]
 
 
 def _signature(graph: nx.DiGraph, unit: str) -> tuple:

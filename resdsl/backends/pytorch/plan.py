@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from resdsl.errors import ResdslError, Span
-from resdsl.ir.graph import ordered_inputs
+from resdsl.ir.graph import ordered_inputs, unit_convs
 from resdsl.ir.ops import Shape, numel
 
 # What a unit calls its shortcut, and the two modules of a projection, under each naming.
@@ -208,7 +208,7 @@ def _with_folded_bn(graph, sequence):
 # --- units ----------------------------------------------------------------------------------
 
 def _unit(graph: nx.DiGraph, scope: str, path: tuple[str, ...]) -> Unit:
-    convs = _unit_convs(graph, scope)
+    convs = unit_convs(graph, scope)
     first = graph.nodes[convs[0]]
     (source,) = ordered_inputs(graph, convs[0])
     add = f"{scope}.add"
@@ -234,14 +234,6 @@ def _unit(graph: nx.DiGraph, scope: str, path: tuple[str, ...]) -> Unit:
     return Unit(path, kind, graph.nodes[source]["shape"][0],
                 tuple(a["out_channels"] for a in attrs), attrs[slot]["stride"], shortcut,
                 graph.nodes[last]["shape"], projection_bn)
-
-
-def _unit_convs(graph: nx.DiGraph, scope: str) -> list[str]:
-    convs, j = [], 1
-    while f"{scope}.conv{j}" in graph:
-        convs.append(f"{scope}.conv{j}")
-        j += 1
-    return convs
 
 
 def _unit_folds(graph: nx.DiGraph, scope: str, unit: Unit, member: str,
