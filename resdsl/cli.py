@@ -2,7 +2,7 @@
 
 Exit codes: 0 success; 1 a problem with the input (.arch text or --set), reported as
 `file:line:col: error: ...`; 2 bad command-line usage; 3 an internal error (a bug in
-resdsl: set RESDSL_DEBUG=1 for the traceback).
+resdsl: set RESDSL_DEBUG=1 for the traceback); 130 interrupted (`train` saves first).
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from resdsl.ir.ops import format_shape
 EXIT_INPUT, EXIT_USAGE, EXIT_INTERNAL = 1, 2, 3
 
 EPILOG = """\
-exit codes: 0 success; 1 error in an .arch file or a --set value; 2 bad usage;
-3 internal error (set RESDSL_DEBUG=1 to see the traceback)"""
+exit codes: 0 success; 1 error in an .arch file, a --set value or other input; 2 bad
+usage; 3 internal error (set RESDSL_DEBUG=1 to see the traceback); 130 interrupted
+(train saves a checkpoint first)"""
 
 
 def _wrap(text: str) -> str:
