@@ -11,7 +11,6 @@ Needs `pip install -e '.[test,bench]'` (torchvision, fvcore, ptflops).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -22,7 +21,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from common import CIFAR_TORCH, run, write_section
+from common import CIFAR_TORCH, print_report, run
 
 PY = sys.executable
 REPEATS = 5
@@ -146,15 +145,5 @@ def report() -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
-    args = parser.parse_args()
-    text = report()
-    print(text)
-    if args.write:
-        write_section("bench_flops", text)
-
-
 if __name__ == "__main__":
-    main()
+    print_report("bench_flops", __doc__, report)

@@ -8,7 +8,6 @@ scale. Median wall time and peak memory of 5 runs, each writing an SVG with grap
 
 from __future__ import annotations
 
-import argparse
 import platform
 import statistics
 import subprocess
@@ -17,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import run, write_section
+from common import print_report, run
 
 CASES = [  # label, arguments to `resdsl render`
     ("Figure 3 (VGG-19, plain-34, ResNet-34)", []),
@@ -57,15 +56,5 @@ def report() -> str:
     ])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
-    args = parser.parse_args()
-    text = report()
-    print(text)
-    if args.write:
-        write_section("bench_render", text)
-
-
 if __name__ == "__main__":
-    main()
+    print_report("bench_render", __doc__, report)

@@ -3,6 +3,7 @@ would otherwise write, and how a script puts its section into BENCHMARKS.md."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import textwrap
@@ -51,6 +52,19 @@ def run(cmd: list[str]) -> tuple[float, float, str]:
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"failed: {' '.join(cmd)}")
     return wall, usage.ru_maxrss / 1024, out
+
+
+def print_report(name: str, doc: str, report) -> None:
+    """The command line of a benchmark that takes no options but `--write`: print
+    `report()`, and with `--write` put it into BENCHMARKS.md as section `name`."""
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
+    args = parser.parse_args()
+    text = report()
+    print(text)
+    if args.write:
+        write_section(name, text)
 
 
 def write_section(name: str, text: str) -> None:

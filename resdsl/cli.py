@@ -26,6 +26,14 @@ usage; 3 internal error (set RESDSL_DEBUG=1 to see the traceback); 130 interrupt
 (train saves a checkpoint first)"""
 
 
+def _command(commands, common, name: str, examples: str, help: str, description: str):
+    """A subcommand with the shared options, a wrapped description, and the exit codes
+    and examples after its options."""
+    return commands.add_parser(name, parents=[common], help=help,
+                               formatter_class=argparse.RawDescriptionHelpFormatter,
+                               epilog=EPILOG + examples, description=_wrap(description))
+
+
 def _wrap(text: str) -> str:
     """Descriptions keep their layout (the epilogs hold examples), so wrap them here."""
     return textwrap.fill(text, width=88)
@@ -55,13 +63,13 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--dump-ir", action="store_true",
                         help="print the IR to stderr after elaboration and after each pass")
 
-    flops = commands.add_parser(
-        "flops", parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=EPILOG, help="params and multiply-adds per stage, Table 1 style",
-        description=_wrap("Print params and multiply-adds per stage and in total, one column pair "
-                    "per file, like the paper's Table 1. By default the work column counts "
-                    "MACs: multiply-adds of conv and fc layers only, which is what the paper "
-                    "calls FLOPs (ResNet-50: 3.8 x 10^9)."))
+    flops = _command(
+        commands, common, "flops", "",
+        help="params and multiply-adds per stage, Table 1 style",
+        description=("Print params and multiply-adds per stage and in total, one column pair "
+                     "per file, like the paper's Table 1. By default the work column counts "
+                     "MACs: multiply-adds of conv and fc layers only, which is what the paper "
+                     "calls FLOPs (ResNet-50: 3.8 x 10^9)."))
     flops.add_argument("files", nargs="+", metavar="FILE", help=".arch files, side by side")
     flops.add_argument("--flops", action="store_true",
                        help="report FLOPs = 2 x MACs instead of MACs")
@@ -72,21 +80,21 @@ def _parser() -> argparse.ArgumentParser:
                        help="one JSON object per file and line, with integer params, macs, "
                             "flops and other_ops, input and output shapes, and stages")
 
-    check = commands.add_parser(
-        "check", parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=EPILOG, help="validate a file and print every layer's output shape",
-        description=_wrap("Validate an .arch file through every pass and print each node of the "
-                    "IR with its output shape (C x H x W), params and MACs."))
+    check = _command(
+        commands, common, "check", "",
+        help="validate a file and print every layer's output shape",
+        description=("Validate an .arch file through every pass and print each node of the "
+                     "IR with its output shape (C x H x W), params and MACs."))
     check.add_argument("file", metavar="FILE")
 
-    compile_ = commands.add_parser(
-        "compile", parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=EPILOG + COMPILE_EPILOG, help="write a standalone PyTorch module",
-        description=_wrap("Write the network as a readable PyTorch file that imports only torch: "
-                    "one class per kind of residual unit and one for the network, whose "
-                    "forward reads like the paper's figures. Without -o the source goes to "
-                    "stdout. With --check, build the module on --device, run one forward "
-                    "and backward pass, and report shapes, params and peak memory."))
+    compile_ = _command(
+        commands, common, "compile", COMPILE_EPILOG,
+        help="write a standalone PyTorch module",
+        description=("Write the network as a readable PyTorch file that imports only torch: "
+                     "one class per kind of residual unit and one for the network, whose "
+                     "forward reads like the paper's figures. Without -o the source goes to "
+                     "stdout. With --check, build the module on --device, run one forward "
+                     "and backward pass, and report shapes, params and peak memory."))
     compile_.add_argument("file", metavar="FILE")
     compile_.add_argument("-o", "--output", metavar="OUT.py",
                           help="write the source here (whole or not at all)")
@@ -103,16 +111,16 @@ def _parser() -> argparse.ArgumentParser:
                           help="for --check: cpu, cuda or cuda:N (default cpu)")
     compile_.add_argument("--batch", type=_positive, default=2, metavar="N",
                           help="for --check: the batch size (default 2)")
-    render = commands.add_parser(
-        "render", parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=EPILOG + RENDER_EPILOG, help="draw networks side by side (the paper's Fig. 3)",
-        description=_wrap("Draw networks side by side with graphviz, one box per layer as the "
-                          "paper labels them, rows aligned by output size, and shortcuts as "
-                          "arcs beside each residual column: solid for the identity, dotted "
-                          "where the shortcut increases dimensions. With no FILE, draw the "
-                          "paper's Figure 3 (VGG-19, 34-layer plain, 34-layer residual). The "
-                          "format follows the extension of -o (.svg, .png, .pdf, .dot); "
-                          "without -o the DOT source goes to stdout."))
+    render = _command(
+        commands, common, "render", RENDER_EPILOG,
+        help="draw networks side by side (the paper's Fig. 3)",
+        description=("Draw networks side by side with graphviz, one box per layer as the "
+                     "paper labels them, rows aligned by output size, and shortcuts as "
+                     "arcs beside each residual column: solid for the identity, dotted "
+                     "where the shortcut increases dimensions. With no FILE, draw the "
+                     "paper's Figure 3 (VGG-19, 34-layer plain, 34-layer residual). The "
+                     "format follows the extension of -o (.svg, .png, .pdf, .dot); "
+                     "without -o the DOT source goes to stdout."))
     render.add_argument("files", nargs="*", metavar="FILE", help=".arch files, left to right")
     render.add_argument("-o", "--output", metavar="OUT",
                         help="the figure: OUT.svg, OUT.png, OUT.pdf or OUT.dot")
@@ -129,10 +137,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _train_parser(commands, common) -> None:
-    train = commands.add_parser(
-        "train", parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=EPILOG + TRAIN_EPILOG, help="train a network with the paper's recipe",
-        description=_wrap(
+    train = _command(
+        commands, common, "train", TRAIN_EPILOG,
+        help="train a network with the paper's recipe",
+        description=(
             "Train the network with the paper's recipe: SGD, momentum 0.9, weight decay "
             "1e-4, learning rate 0.1 divided by 10 at the milestones; CIFAR-sized inputs get "
             "sec. 4.2's settings (batch 128, milestones 32k and 48k, 64k steps, 4-pixel pad, "
