@@ -33,3 +33,15 @@ def unit_convs(graph: nx.DiGraph, unit: str) -> list[str]:
         convs.append(f"{unit}.conv{j}")
         j += 1
     return convs
+
+
+def unit_shortcut(graph: nx.DiGraph, unit: str) -> str:
+    """What joins a unit's add: "identity", "zero-pad" (option A) or "projection"; ""
+    for a plain unit, which has no add."""
+    add = f"{unit}.add"
+    if add not in graph:
+        return ""
+    source = ordered_inputs(graph, add)[1]
+    if graph.nodes[source].get("unit") != unit:
+        return "identity"
+    return "zero-pad" if graph.nodes[source]["op"] == "pad" else "projection"

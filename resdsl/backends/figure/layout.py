@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from resdsl.ir.graph import unit_convs
+from resdsl.ir.graph import unit_convs, unit_shortcut
 from resdsl.ir.ops import Shape, spatial
 
 DRAWN = ("conv", "maxpool", "avgpool", "fc")
@@ -75,26 +75,18 @@ def layout(graph: nx.DiGraph, index: int, title: str | None = None,
         column.boxes.append(box)
         unit_of_box.append(unit)
     for unit in dict.fromkeys(u for u in unit_of_box if u is not None):
-        if _residual(graph, unit):
+        shortcut = unit_shortcut(graph, unit)
+        if shortcut:
             first = unit_of_box.index(unit)
             last = len(unit_of_box) - 1 - unit_of_box[::-1].index(unit)
             column.arcs.append(Arc(column.boxes[first - 1].id, column.boxes[last].id,
-                                   _increases(graph, unit)))
+                                   shortcut != "identity"))
     return column
 
 
 def _units(graph: nx.DiGraph) -> list[str]:
     return list(dict.fromkeys(graph.nodes[n]["unit"] for n in nx.topological_sort(graph)
                               if graph.nodes[n].get("unit") is not None))
-
-
-def _residual(graph: nx.DiGraph, unit: str) -> bool:
-    return f"{unit}.add" in graph
-
-
-def _increases(graph: nx.DiGraph, unit: str) -> bool:
-    """Whether the unit's shortcut is more than the identity (zero-padding or projection)."""
-    return f"{unit}.shortcut.pad" in graph or f"{unit}.shortcut.conv" in graph
 
 
 def _label(a: dict) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from resdsl.errors import ResdslError, Span
-from resdsl.ir.graph import ordered_inputs, unit_convs
+from resdsl.ir.graph import ordered_inputs, unit_convs, unit_shortcut
 from resdsl.ir.ops import Shape, numel
 
 # What a unit calls its shortcut, and the two modules of a projection, under each naming.
@@ -49,7 +49,6 @@ class Unit:
 @dataclass
 class Leaf:
     path: tuple[str, ...]
-    op: str
     constructor: str  # the Python expression that builds the module
     shape: Shape
 
@@ -59,7 +58,6 @@ class Plan:
     network: str
     class_name: str
     file: str
-    naming: str
     input_shape: Shape
     output_shape: Shape
     params: int
@@ -97,9 +95,8 @@ def make_plan(graph: nx.DiGraph, naming: str = "arch") -> Plan:
         (source,) = ordered_inputs(graph, name)
         in_shape = graph.nodes[source]["shape"]
         if op == "fc" and len(in_shape) == 3:
-            items.append(Leaf(paths[f"{name}/flatten"], "flatten", "nn.Flatten()",
-                              (numel(in_shape),)))
-        items.append(Leaf(paths[name], op, _constructor(attrs, in_shape), attrs["shape"]))
+            items.append(Leaf(paths[f"{name}/flatten"], "nn.Flatten()", (numel(in_shape),)))
+        items.append(Leaf(paths[name], _constructor(attrs, in_shape), attrs["shape"]))
         if attrs.get("folded_bn"):
             folded.append((".".join(paths[name]), ".".join(paths[attrs["folded_bn"]])))
     kinds = list(dict.fromkeys(item.kind for item in items if isinstance(item, Unit)))
@@ -108,7 +105,7 @@ def make_plan(graph: nx.DiGraph, naming: str = "arch") -> Plan:
     out_shape = graph.nodes[output]["shape"]
     return Plan(
         network=graph.graph["name"], class_name=class_name(graph), file=graph.graph["file"],
-        naming=naming, input_shape=graph.nodes["input"]["shape"], output_shape=out_shape,
+        input_shape=graph.nodes["input"]["shape"], output_shape=out_shape,
         params=sum(p for _, p in graph.nodes(data="params")),
         macs=sum(m for _, m in graph.nodes(data="macs")), items=items,
         unit_classes=_unit_class_names(kinds), shortcut_kinds=shortcut_kinds,
@@ -211,29 +208,17 @@ def _unit(graph: nx.DiGraph, scope: str, path: tuple[str, ...]) -> Unit:
     convs = unit_convs(graph, scope)
     first = graph.nodes[convs[0]]
     (source,) = ordered_inputs(graph, convs[0])
-    add = f"{scope}.add"
-    residual = add in graph
-    shortcut, projection_bn = "", False
-    if residual:
-        shortcut_source = ordered_inputs(graph, add)[1]
-        op = graph.nodes[shortcut_source]["op"]
-        if graph.nodes[shortcut_source].get("unit") != scope:
-            shortcut = "identity"
-        elif op == "pad":
-            shortcut = "zero-pad"
-        else:
-            shortcut = "projection"
-            projection_bn = op == "bn"
+    shortcut = unit_shortcut(graph, scope)
     attrs = [graph.nodes[c] for c in convs]
     slot = next(i for i, a in enumerate(attrs) if a["takes_unit_stride"])
     kind = UnitKind(
         kernels=tuple(a["kernel"] for a in attrs), paddings=tuple(a["padding"] for a in attrs),
-        stride_slot=slot, residual=residual, bn=f"{scope}.bn1" in graph,
+        stride_slot=slot, residual=bool(shortcut), bn=f"{scope}.bn1" in graph,
         bias=bool(first["bias"]))
     last = f"{scope}.relu{len(convs)}"
     return Unit(path, kind, graph.nodes[source]["shape"][0],
                 tuple(a["out_channels"] for a in attrs), attrs[slot]["stride"], shortcut,
-                graph.nodes[last]["shape"], projection_bn)
+                graph.nodes[last]["shape"], f"{scope}.shortcut.bn" in graph)
 
 
 def _unit_folds(graph: nx.DiGraph, scope: str, unit: Unit, member: str,
