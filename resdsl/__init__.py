@@ -8,8 +8,9 @@ on first use, so the analysis commands start fast.
 
 from resdsl.api import build, count, render
 from resdsl.errors import ResdslError
+from resdsl.safety import limits
 
-__all__ = ["build", "count", "render", "load", "source", "ResdslError"]
+__all__ = ["build", "count", "render", "load", "source", "limits", "ResdslError"]
 __version__ = "0.1.0"
 
 _TORCH_BACKEND = ("load", "source")

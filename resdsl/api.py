@@ -47,7 +47,23 @@ def render(*paths: str, titles: list[str] | None = None, collapse: bool = False,
         raise ValueError(f"rankdir must be TB or LR, not {rankdir!r}")
     columns = [layout(build(path, **params), i, title, collapse)
                for i, (path, title) in enumerate(zip(paths, titles))]
+    _within_box_limit(columns, paths, collapse)
     return draw(columns, shapes=shapes, rankdir=rankdir)
+
+
+def _within_box_limit(columns, paths, collapse: bool) -> None:
+    """graphviz's layout grows faster than linearly: refuse a figure it would take
+    minutes to draw, at the file of its tallest column."""
+    from resdsl import safety
+    from resdsl.errors import Span
+
+    boxes = sum(len(column.boxes) for column in columns)
+    if boxes > safety.current().figure_boxes:
+        tallest = max(range(len(columns)), key=lambda i: len(columns[i].boxes))
+        raise safety.exceeded(
+            "figure_boxes", f"the figure has {boxes:,} boxes", Span(str(paths[tallest]), 0, 0),
+            hint="" if collapse else "--collapse draws each run of identical units as one box",
+            code="E607")
 
 
 def archs_folder():

@@ -17,13 +17,31 @@ from pathlib import Path
 
 from resdsl.errors import ResdslError
 from resdsl.ir.ops import format_shape
+from resdsl.safety import limits
 
 EXIT_INPUT, EXIT_USAGE, EXIT_INTERNAL = 1, 2, 3
 
-EPILOG = """\
+
+
+def _limits_table() -> str:
+    from resdsl.safety import DESCRIPTIONS, Limits, format_bytes
+
+    rows = []
+    for name, what in DESCRIPTIONS.items():
+        default = getattr(Limits(), name)
+        shown = ("free memory" if default is None else format_bytes(default)
+                 if name == "file_size" else f"{default:,}")
+        rows.append(f"  {name:<13} {shown:>17}  {what}")
+    return "\n".join(rows)
+
+
+EPILOG = f"""\
 exit codes: 0 success; 1 error in an .arch file, a --set value or other input; 2 bad
 usage; 3 internal error (set RESDSL_DEBUG=1 to see the traceback); 130 interrupted
-(train saves a checkpoint first)"""
+(train saves a checkpoint first)
+
+limits (--limit NAME=VALUE; errors say which one was hit):
+{_limits_table()}"""
 
 
 def _command(commands, common, name: str, examples: str, help: str, description: str):
@@ -60,6 +78,10 @@ def _parser() -> argparse.ArgumentParser:
                         help="override a parameter (n=18) or a setting (shortcut=A, "
                              "input=3x32x32, stride_on=3x3, bias=on, bn=off, classes=10); "
                              "repeatable")
+    common.add_argument("--limit", dest="limits", action="append", type=_override, default=[],
+                        metavar="NAME=VALUE",
+                        help="raise or lower a safety limit (listed below), e.g. "
+                             "layers=1000000 or memory=64GiB; repeatable")
     common.add_argument("--dump-ir", action="store_true",
                         help="print the IR to stderr after elaboration and after each pass")
 
@@ -79,13 +101,23 @@ def _parser() -> argparse.ArgumentParser:
     flops.add_argument("--json", action="store_true",
                        help="one JSON object per file and line, with integer params, macs, "
                             "flops and other_ops, input and output shapes, and stages")
+    flops.add_argument("-o", "--output", metavar="OUT",
+                       help="write the table or JSON here (whole or not at all)")
 
     check = _command(
         commands, common, "check", "",
-        help="validate a file and print every layer's output shape",
-        description=("Validate an .arch file through every pass and print each node of the "
-                     "IR with its output shape (C x H x W), params and MACs."))
-    check.add_argument("file", metavar="FILE")
+        help="validate files: every layer's output shape, or diagnostics as JSON",
+        description=("Validate .arch files through every pass and print each node of the "
+                     "IR with its output shape (C x H x W), params and MACs; errors and "
+                     "warnings go to stderr. With --json, print instead one JSON list of "
+                     "every file's errors and warnings, each an object with file, line, "
+                     "column, end, severity, code, message and hint, for editors and CI. "
+                     "The exit code is 1 when any file has an error."))
+    check.add_argument("files", nargs="+", metavar="FILE")
+    check.add_argument("--json", action="store_true",
+                       help="diagnostics as a JSON list (codes are listed in the README)")
+    check.add_argument("-o", "--output", metavar="OUT",
+                       help="write the report or JSON here (whole or not at all)")
 
     compile_ = _command(
         commands, common, "compile", COMPILE_EPILOG,
@@ -237,10 +269,10 @@ def _version() -> str:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return _run(args)
+        with limits(**dict(args.limits)):
+            return _run(args)
     except ResdslError as error:
-        prefix = "" if error.span else "resdsl: "
-        print(prefix + error.format(), file=sys.stderr)
+        print(error.format(), file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt:
         return 130
@@ -266,18 +298,51 @@ def _run(args) -> int:
     if args.command == "compile":
         return _compile(args, build(args.file, dump_to=dump_to, **overrides))
     if args.command == "check":
-        graph = build(args.file, dump_to=dump_to, **overrides)
-        print(_format_check(graph, summarize(graph)))
-        return 0
+        return _check(args, overrides, dump_to)
     summaries = [summarize(build(path, dump_to=dump_to, **overrides)) for path in args.files]
     if args.json:
-        for summary in summaries:
-            print(json.dumps(summary.to_dict(), separators=(",", ":")))
-        return 0
-    from resdsl.backends.table import format_table
-    metric = ("flops" if args.flops else "macs") + ("+ops" if args.all_ops else "")
-    print(format_table(summaries, metric))
+        text = "".join(json.dumps(s.to_dict(), separators=(",", ":")) + "\n" for s in summaries)
+    else:
+        from resdsl.backends.table import format_table
+        metric = ("flops" if args.flops else "macs") + ("+ops" if args.all_ops else "")
+        text = format_table(summaries, metric) + "\n"
+    _emit(text, args.output)
     return 0
+
+
+def _check(args, overrides, dump_to) -> int:
+    """Every file, even after one fails; diagnostics as text on stderr or as one JSON list."""
+    from resdsl.api import build
+    from resdsl.backends.summary import summarize
+
+    reports, diagnostics, failed = [], [], False
+    for path in args.files:
+        try:
+            graph = build(path, dump_to=dump_to, **overrides)
+        except ResdslError as error:
+            found, failed = [error.diagnostic], True
+        else:
+            found = graph.graph["warnings"]
+            reports.append(_format_check(graph, summarize(graph)) + "\n")
+        diagnostics += [d.to_dict(file=str(path)) for d in found]
+        if not args.json:
+            for diagnostic in found:
+                print(diagnostic.format(), file=sys.stderr)
+    text = json.dumps(diagnostics, indent=2) + "\n" if args.json else "".join(reports)
+    if text:
+        _emit(text, args.output)
+    return EXIT_INPUT if failed else 0
+
+
+def _emit(text: str, output: str | None) -> None:
+    """A command's result: to stdout, or written whole to `output`."""
+    if output:
+        from resdsl.output import write_atomic
+
+        write_atomic(output, text)
+        print(f"wrote {output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
 
 
 def _train(args, overrides) -> int:
@@ -338,11 +403,13 @@ def _compile(args, graph) -> int:
         if not args.output:
             sys.stdout.write(text)
         return 0
+    from resdsl.backends.pytorch import memory
     from resdsl.backends.pytorch.check import check, resolve_device
 
     device = resolve_device(args.device)
+    need = memory.require(graph, device, batch=args.batch)
     model = getattr(import_source(text), plan.class_name)()
-    report = check(model, plan, device, args.batch)
+    report = check(model, plan, device, args.batch, need.describe())
     print(report.format())
     return 0 if report.ok else EXIT_INTERNAL
 

@@ -1,7 +1,8 @@
-"""Source spans and the one error type that every stage raises.
+"""Source spans, diagnostics with stable codes, and the one error type every stage raises.
 
-Every user-facing failure is a `ResdslError` carrying the span of the text it came from,
-so the CLI can print `file:line:col: error: message`, the line, and a caret under it.
+Every user-facing failure is a `ResdslError` carrying a code from `CODES` and the span of
+the text it came from, so the CLI can print `file:line:col: error[E302]: message`, the
+line and a caret under it, and `resdsl check --json` can hand the same facts to an editor.
 """
 
 from __future__ import annotations
@@ -9,6 +10,68 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 from pathlib import Path
+
+# Stable codes, one per kind of problem; the README's table lists them. Never reuse or
+# renumber one: editors and CI scripts match on them.
+CODES = {
+    # reading and syntax
+    "E101": "the file cannot be read",
+    "E102": "the file is not UTF-8 text",
+    "E103": "syntax error",
+    "E104": "a bracket is never closed",
+    # names and definitions
+    "E201": "unknown name in an expression",
+    "E202": "unknown block",
+    "E203": "unknown setting",
+    "E204": "defined twice in one file",
+    "E205": "wrong number of block arguments",
+    "E206": "--set names no parameter or setting",
+    "E207": "files extend one another in a cycle",
+    "E208": "more than one `extends` in a file",
+    # values
+    "E301": "bad value for a setting",
+    "E302": "a number that must be whole is not",
+    "E303": "a number below its minimum",
+    "E304": "dropout probability outside [0, 1)",
+    "E305": "a kernel that is not square",
+    "E306": "a --set value that is not a number",
+    # structure
+    "E401": "the network has no input size",
+    "E402": "the network has no stages",
+    "E403": "blocks but no shortcut option",
+    "E404": "layers that belong to no stage",
+    "E405": "a channel count in the wrong place or missing",
+    "E406": "a pooling window or padding in the wrong place",
+    "E407": "a stride in the wrong place",
+    "E408": "a block that holds something other than convolutions",
+    # shapes
+    "E501": "a layer does not fit its input's shape",
+    "E502": "the output-size column disagrees with the layers",
+    "E503": "a block's output and its shortcut differ",
+    # limits (each names the limit; `--limit NAME=VALUE` raises it)
+    "E601": "file larger than the `file_size` limit",
+    "E602": "brackets nested deeper than the `nesting` limit",
+    "E603": "an expression longer than the `expression` limit",
+    "E604": "a number larger than the `number` limit",
+    "E605": "more layers than the `layers` limit",
+    "E606": "a longer `extends` chain than the `extends` limit",
+    "E607": "a figure with more boxes than the `figure_boxes` limit",
+    "E608": "a module that needs more memory than the `memory` limit",
+    "E609": "an unknown limit or a bad limit value",
+    # backends, devices, outputs, training data
+    "E701": "an output file cannot be written",
+    "E702": "graphviz's `dot` is missing or failed",
+    "E703": "a name the torch backend cannot use",
+    "E704": "a device that is unknown or unavailable",
+    "E705": "a state dict that does not fit the module",
+    "E706": "training data that is missing or unreadable",
+    "E707": "a training setting that cannot work (batch, steps, resume)",
+    # bugs in resdsl itself
+    "E901": "internal error: an invariant of the IR is broken",
+    # warnings
+    "W101": "a block that is defined but never used",
+    "W102": "a parameter that is declared but never used",
+}
 
 
 @dataclass(frozen=True)
@@ -27,27 +90,43 @@ class Span:
         return f"{self.file}:{self.line}:{self.column}"
 
 
-class ResdslError(Exception):
-    """A problem with the user's input, reported at a span, never as a traceback."""
+@dataclass(frozen=True)
+class Diagnostic:
+    """One error or warning: what an editor needs to underline it and say why."""
 
-    def __init__(self, message: str, span: Span | None = None, hint: str | None = None,
-                 source: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.span = span
-        self.hint = hint
-        self.source = source  # the file's text, when the caller already holds it
+    code: str
+    message: str
+    span: Span | None = None
+    hint: str | None = None
+    severity: str = "error"  # or "warning"
+    source: str | None = None  # the file's text, when the caller already holds it
+
+    def __post_init__(self):
+        if self.code not in CODES:
+            raise ValueError(f"unknown diagnostic code {self.code!r}")
 
     def format(self) -> str:
-        """The diagnostic as a compiler prints it: location, message, source line, caret."""
-        where = f"{self.span}: " if self.span else ""
-        lines = [f"{where}error: {self.message}"]
-        excerpt = self._excerpt()
-        if excerpt:
-            lines.extend(excerpt)
+        """As a compiler prints it: location, severity and code, message, line, caret."""
+        where = f"{self.span}: " if self.span else "resdsl: "
+        lines = [f"{where}{self.severity}[{self.code}]: {self.message}"]
+        lines.extend(self._excerpt())
         if self.hint:
             lines.append(f"hint: {self.hint}")
         return "\n".join(lines)
+
+    def to_dict(self, file: str | None = None) -> dict:
+        """The `resdsl check --json` form. `file` labels a diagnostic that has no span
+        (a --set value) with the file it was checking."""
+        span = self.span
+        located = span is not None and span.line >= 1
+        end = None
+        if located and span.end_line is not None:
+            end = {"line": span.end_line, "column": span.end_column}
+        return {"file": span.file if span else file,
+                "line": span.line if located else None,
+                "column": span.column if located else None,
+                "end": end, "severity": self.severity, "code": self.code,
+                "message": self.message, "hint": self.hint}
 
     def _excerpt(self) -> list[str]:
         span = self.span
@@ -64,12 +143,32 @@ class ResdslError(Exception):
             return []
         line = source_lines[span.line - 1].expandtabs(1)
         start = max(span.column, 1)
+        if len(line) > 120:  # a very long line: show the part around the caret
+            offset = max(0, start - 60)
+            line, start = line[offset:offset + 120], start - offset
         if span.end_line == span.line and span.end_column and span.end_column > start:
             width = span.end_column - start
         else:
             width = 1
         width = max(1, min(width, len(line) - start + 1))
         return [f"    {line}", "    " + " " * (start - 1) + "^" + "~" * (width - 1)]
+
+
+class ResdslError(Exception):
+    """A problem with the user's input, reported at a span, never as a traceback."""
+
+    def __init__(self, message: str, span: Span | None = None, hint: str | None = None,
+                 source: str | None = None, *, code: str):
+        super().__init__(message)
+        self.diagnostic = Diagnostic(code, message, span, hint, "error", source)
+
+    code = property(lambda self: self.diagnostic.code)
+    message = property(lambda self: self.diagnostic.message)
+    span = property(lambda self: self.diagnostic.span)
+    hint = property(lambda self: self.diagnostic.hint)
+
+    def format(self) -> str:
+        return self.diagnostic.format()
 
 
 def did_you_mean(word: str, choices) -> str | None:

@@ -18,7 +18,8 @@ def write_atomic(path: str | Path, data: str | bytes) -> None:
         fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
                                          dir=path.parent if str(path.parent) else ".")
     except OSError as error:
-        raise ResdslError(f"cannot write {path}: {error.strerror}", Span(str(path), 0, 0)) from None
+        raise ResdslError(f"cannot write {path}: {error.strerror}", Span(str(path), 0, 0),
+                          code="E701") from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
@@ -28,7 +29,7 @@ def write_atomic(path: str | Path, data: str | bytes) -> None:
         os.unlink(temporary)
         if isinstance(error, OSError):
             raise ResdslError(f"cannot write {path}: {error.strerror}",
-                              Span(str(path), 0, 0)) from None
+                              Span(str(path), 0, 0), code="E701") from None
         raise
 
 

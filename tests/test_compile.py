@@ -106,7 +106,7 @@ def test_a_stage_name_that_would_clash_in_pytorch_is_an_error_at_its_line(write_
                       "head 1x1 : avgpool, fc 2\n")
     code, out, err = cli("compile", path)
     assert code == 1 and out == ""
-    assert f"{path}:4:1: error: the stage name '{stage}'" in err
+    assert f"{path}:4:1: error[E703]: the stage name '{stage}'" in err
 
 
 def test_check_on_cpu_reports_shapes_params_and_memory(cli):

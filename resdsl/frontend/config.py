@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from resdsl.errors import ResdslError, Span, did_you_mean
 from resdsl.frontend.evaluate import Number, evaluate
+from resdsl.safety import check_number, whole_number
 from resdsl.frontend.resolve import NetworkSpec
 
 SHORTCUT_OPTIONS = ("A", "B", "C", "none")
@@ -30,7 +31,7 @@ class Config:
 
 def _input(text: str) -> tuple[int, int, int]:
     parts = text.lower().replace("×", "x").split("x")
-    if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
+    if len(parts) != 3 or not all(_digits(p) and whole_number(p, None) > 0 for p in parts):
         raise ValueError("input is channels x height x width, e.g. 3x224x224")
     return tuple(int(p) for p in parts)
 
@@ -57,9 +58,13 @@ def _switch(text: str) -> bool:
 
 
 def _classes(text: str) -> int:
-    if text.isdigit() and int(text) > 0:
+    if _digits(text) and whole_number(text, None) > 0:
         return int(text)
     raise ValueError("classes is a whole number of at least 1")
+
+
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
 
 
 # name -> (how to read the value, default when the file does not say)
@@ -82,7 +87,7 @@ def check_overrides(spec: NetworkSpec, overrides: Mapping[str, object]) -> None:
                 f"this network's parameters: {', '.join(sorted(spec.params)) or 'none'}; "
                 f"settings: {', '.join(SETTINGS)}")
             raise ResdslError(f"--set {key}: '{spec.name}' has no parameter or setting "
-                              f"'{key}'", hint=hint)
+                              f"'{key}'", hint=hint, code="E206")
 
 
 def resolve_config(spec: NetworkSpec, overrides: Mapping[str, object]) -> Config:
@@ -102,15 +107,15 @@ def resolve_config(spec: NetworkSpec, overrides: Mapping[str, object]) -> Config
             values[key] = read(text)
         except ValueError as error:
             raise ResdslError(f"{origin}bad value '{text}' for {key}", span,
-                              hint=str(error)) from None
+                              hint=str(error), code="E301") from None
     for setting in spec.settings.values():
         if setting.key not in SETTINGS:
             raise ResdslError(f"unknown setting '{setting.key}'", setting.span,
                               hint=did_you_mean(setting.key, SETTINGS)
-                              or f"settings are: {', '.join(SETTINGS)}")
+                              or f"settings are: {', '.join(SETTINGS)}", code="E203")
     if values["input"] is None:
-        raise ResdslError("the network has no input size", Span(spec.path, 0, 0),
-                          hint="add a line such as `input 3x224x224`")
+        raise ResdslError("the network has no input size", spec.span,
+                          hint="add a line such as `input 3x224x224`", code="E401")
     return Config(input_shape=values["input"], shortcut=values["shortcut"],
                   stride_on=values["stride_on"], bias=values["bias"], bn=values["bn"],
                   classes=values["classes"], input_span=getattr(spec.settings.get("input"), "span", None))
@@ -129,12 +134,14 @@ def parameter_values(spec: NetworkSpec, overrides: Mapping[str, object],
 
 
 def _number(name: str, value: object) -> Number:
+    what = f"--set {name}={value}"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return value
+        return check_number(value, None, what)
     text = str(value)
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    raise ResdslError(f"--set {name}={text}: a parameter's value is a number")
+    if _digits(text):
+        return whole_number(text, None, what)
+    try:
+        return check_number(float(text), None, what)
+    except ValueError:
+        pass
+    raise ResdslError(f"--set {name}={text}: a parameter's value is a number", code="E306")

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from resdsl.errors import ResdslError, did_you_mean
 from resdsl.frontend import ast
 from resdsl.frontend.parser import KEYWORDS
+from resdsl.safety import check_number
 
 Number = int | float
 
@@ -19,16 +20,18 @@ def evaluate(expr: ast.Expr, env: Mapping[str, Number]) -> Number:
             raise ResdslError(f"unknown name '{expr.name}'", expr.span,
                               hint=did_you_mean(expr.name, _suggestions(env))
                               or "a name here is a parameter (`param n = 3`), a block's "
-                                 "parameter, or `classes`")
+                                 "parameter, or `classes`", code="E201")
         return env[expr.name]
     if isinstance(expr, ast.Neg):
         return -evaluate(expr.operand, env)
     left, right = evaluate(expr.left, env), evaluate(expr.right, env)
     if expr.op == "+":
-        return left + right
-    if expr.op == "-":
-        return left - right
-    return left * right
+        value = left + right
+    elif expr.op == "-":
+        value = left - right
+    else:
+        value = left * right
+    return check_number(value, expr.span)
 
 
 def whole(expr: ast.Expr, env: Mapping[str, Number], what: str, minimum: int = 1) -> int:
@@ -36,10 +39,12 @@ def whole(expr: ast.Expr, env: Mapping[str, Number], what: str, minimum: int = 1
     value = evaluate(expr, env)
     if isinstance(value, float):
         if not value.is_integer():
-            raise ResdslError(f"{what} must be a whole number, not {value:g}", expr.span)
+            raise ResdslError(f"{what} must be a whole number, not {value:g}", expr.span,
+                              code="E302")
         value = int(value)
     if value < minimum:
-        raise ResdslError(f"{what} must be at least {minimum}, not {value}", expr.span)
+        raise ResdslError(f"{what} must be at least {minimum}, not {value}", expr.span,
+                          code="E303")
     return value
 
 

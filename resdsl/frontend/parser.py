@@ -6,9 +6,10 @@ import functools
 from importlib import resources
 
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 from lark.lexer import PatternStr
 
+from resdsl import safety
 from resdsl.errors import ResdslError, Span, did_you_mean
 from resdsl.frontend import ast
 
@@ -32,18 +33,36 @@ KEYWORDS = ("network", "extends", "param", "block", "conv", "maxpool", "avgpool"
 
 
 class _NewlinesInsideBrackets:
-    """Post-lexer: inside [ ] and ( ) a newline is only layout, as in the paper's rows."""
+    """Post-lexer: inside [ ] and ( ) a newline is only layout, as in the paper's rows.
+
+    It also holds the limits on nesting and on operators per expression, which bound the
+    depth of the parse tree, so that no file can drive the parser into Python's recursion
+    limit."""
 
     always_accept = ("_NL",)
+    _OPERATORS = ("PLUS", "MINUS", "STAR")
+    _EXPRESSION_ENDS = ("COMMA", "SEMICOLON", "_NL", "COLON", "EQUAL", "LSQB", "RSQB", "_REPEAT")
 
     def process(self, stream):
         opened: list[Token] = []
+        operators = 0
+        limit = safety.current()
         for token in stream:
             if token.type in ("LSQB", "LPAR"):
                 opened.append(token)
+                if len(opened) > limit.nesting:
+                    raise _LexLimit(token, "nesting", f"{len(opened)} brackets are open here",
+                                    "E602")
             elif token.type in ("RSQB", "RPAR") and opened:
                 opened.pop()
-            elif token.type == "_NL" and opened:
+            if token.type in self._OPERATORS:
+                operators += 1
+                if operators > limit.expression:
+                    raise _LexLimit(token, "expression", f"this expression has {operators} "
+                                    "operators", "E603")
+            elif token.type in self._EXPRESSION_ENDS:
+                operators = 0
+            if token.type == "_NL" and opened:
                 continue
             yield token
         if opened:
@@ -53,6 +72,11 @@ class _NewlinesInsideBrackets:
 class _Unclosed(Exception):
     def __init__(self, token: Token):
         self.token = token
+
+
+class _LexLimit(Exception):
+    def __init__(self, token: Token, limit: str, what: str, code: str):
+        self.token, self.limit, self.what, self.code = token, limit, what, code
 
 
 @functools.lru_cache(maxsize=1)
@@ -70,10 +94,23 @@ def parse(text: str, path: str) -> ast.ArchFile:
         tok = unclosed.token
         raise ResdslError(f"'{tok.value}' is never closed", _token_span(tok, path),
                           hint=f"add the matching '{']' if tok.value == '[' else ')'}'",
-                          source=text) from None
+                          source=text, code="E104") from None
+    except _LexLimit as hit:
+        raise _with_source(safety.exceeded(hit.limit, hit.what, _token_span(hit.token, path),
+                                           code=hit.code), text) from None
     except UnexpectedInput as error:
         raise _syntax_error(error, text, path) from None
-    return _ToAst(path).transform(tree)
+    try:
+        return _ToAst(path).transform(tree)
+    except VisitError as error:  # Lark wraps what a transformer method raises
+        if isinstance(error.orig_exc, ResdslError):
+            raise _with_source(error.orig_exc, text) from None
+        raise
+
+
+def _with_source(error: ResdslError, text: str) -> ResdslError:
+    """The same error, holding the text it points into (for the caret line)."""
+    return ResdslError(error.message, error.span, error.hint, text, code=error.code)
 
 
 def _token_span(token: Token, path: str) -> Span:
@@ -108,7 +145,7 @@ def _syntax_error(error: UnexpectedInput, text: str, path: str) -> ResdslError:
             hint = "a stage line reads `name HxW : layers`, e.g. `conv1 112x112 : 7x7, 64, /2`"
     else:
         message = "syntax error"
-    return ResdslError(message, span, hint=hint, source=text)
+    return ResdslError(message, span, hint=hint, source=text, code="E103")
 
 
 def _readable_expected(names) -> str:
@@ -126,8 +163,9 @@ def _readable_expected(names) -> str:
     return " or ".join(ordered) if len(ordered) <= 2 else ", ".join(ordered)
 
 
-def _dims(token: Token) -> tuple[int, ...]:
-    return tuple(int(part) for part in str(token).replace("×", "x").split("x"))
+def _dims(token: Token, path: str) -> tuple[int, ...]:
+    span = _token_span(token, path)
+    return tuple(safety.whole_number(part, span) for part in str(token).replace("×", "x").split("x"))
 
 
 class _ToAst(Transformer):
@@ -143,11 +181,13 @@ class _ToAst(Transformer):
     # expressions
     @v_args(meta=True)
     def int(self, meta, children):
-        return ast.Num(int(children[0]), self._span(meta))
+        span = self._span(meta)
+        return ast.Num(safety.whole_number(str(children[0]), span), span)
 
     @v_args(meta=True)
     def float(self, meta, children):
-        return ast.Num(float(children[0]), self._span(meta))
+        span = self._span(meta)
+        return ast.Num(safety.check_number(float(children[0]), span), span)
 
     @v_args(meta=True)
     def var(self, meta, children):
@@ -158,7 +198,8 @@ class _ToAst(Transformer):
         text = str(children[0])
         digits = len(text) - len(text.lstrip("0123456789"))
         span = self._span(meta)
-        return ast.BinOp("*", ast.Num(int(text[:digits]), span), ast.Var(text[digits:], span), span)
+        return ast.BinOp("*", ast.Num(safety.whole_number(text[:digits], span), span),
+                         ast.Var(text[digits:], span), span)
 
     @v_args(meta=True)
     def neg(self, meta, children):
@@ -175,7 +216,7 @@ class _ToAst(Transformer):
     # terms
     @v_args(meta=True)
     def conv(self, meta, children):
-        return ast.Term("conv", self._span(meta), kernel=_dims(children[0]))
+        return ast.Term("conv", self._span(meta), kernel=_dims(children[0], self.path))
 
     @v_args(meta=True)
     def maxpool(self, meta, children):
@@ -186,7 +227,7 @@ class _ToAst(Transformer):
         return self._pool("avgpool", meta, children)
 
     def _pool(self, kind, meta, children):
-        kernel = _dims(children[0]) if children[0] is not None else None
+        kernel = _dims(children[0], self.path) if children[0] is not None else None
         return ast.Term(kind, self._span(meta), kernel=kernel)
 
     def _valued(kind):  # noqa: N805 - a factory for terms of the form `keyword value`
@@ -239,12 +280,14 @@ class _ToAst(Transformer):
     @v_args(meta=True)
     def setting(self, meta, children):
         key, value = children
+        if value.type in ("INT", "DIMS"):
+            _dims(value, self.path)  # only to hold its numbers to the `number` limit
         return ast.Setting(str(key), str(value), self._span(meta), _token_span(value, self.path))
 
     @v_args(meta=True)
     def stage(self, meta, children):
         name, size, terms = children
-        return ast.Stage(str(name), _dims(size) if size is not None else None,
+        return ast.Stage(str(name), _dims(size, self.path) if size is not None else None,
                          terms or (), self._span(meta))
 
     @v_args(meta=True)

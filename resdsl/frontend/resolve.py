@@ -7,15 +7,14 @@ place (new stages are appended). So plain-34 is ResNet-34 plus `shortcut none`.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from resdsl import safety
 from resdsl.errors import ResdslError, Span
 from resdsl.frontend import ast
 from resdsl.frontend.parser import parse
-
-MAX_EXTENDS_DEPTH = 32
-
 
 @dataclass
 class NetworkSpec:
@@ -23,6 +22,7 @@ class NetworkSpec:
 
     path: str
     name: str
+    span: Span | None = None  # the `network` line, else the file's first: for whole-file errors
     settings: dict[str, ast.Setting] = field(default_factory=dict)
     params: dict[str, ast.ParamDecl] = field(default_factory=dict)
     blocks: dict[str, ast.BlockDef] = field(default_factory=dict)
@@ -31,10 +31,19 @@ class NetworkSpec:
 
 def read_source(path: str) -> str:
     """A file's text, or a ResdslError that says why it cannot be had."""
+    limit = safety.current().file_size
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as handle:  # read at most one byte past the limit: a
+            data = handle.read(limit + 1)  # device or pipe may never end
+            size = os.fstat(handle.fileno()).st_size
     except OSError as error:
-        raise ResdslError(f"cannot read file: {error.strerror or error}", Span(path, 0, 0)) from None
+        raise ResdslError(f"cannot read file: {error.strerror or error}", Span(path, 0, 0),
+                          code="E101") from None
+    if len(data) > limit:
+        raise safety.exceeded("file_size", f"the file has {max(size, len(data)):,} bytes",
+                              Span(path, 0, 0),
+                              hint="an .arch file of a real network is a few kilobytes",
+                              code="E601")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -42,7 +51,8 @@ def read_source(path: str) -> str:
         line = before.count(b"\n") + 1
         column = len(before) - (before.rfind(b"\n") + 1) + 1
         raise ResdslError(f"the file is not UTF-8 text (byte 0x{data[error.start]:02x})",
-                          Span(path, line, column), hint="save the file as UTF-8") from None
+                          Span(path, line, column), hint="save the file as UTF-8",
+                          code="E102") from None
 
 
 def load_spec(path: str) -> NetworkSpec:
@@ -53,26 +63,31 @@ def load_spec(path: str) -> NetworkSpec:
 def _load(path: str, chain: tuple[str, ...]) -> NetworkSpec:
     key = str(Path(path).resolve())
     arch = parse(read_source(path), path)
-    parent_decl = next((s for s in arch.statements if isinstance(s, ast.Extends)), None)
+    parents = [s for s in arch.statements if isinstance(s, ast.Extends)]
+    if len(parents) > 1:
+        raise ResdslError("a file may extend only one other file", parents[1].span, code="E208")
+    parent_decl = parents[0] if parents else None
     if parent_decl is None:
         spec = NetworkSpec(path=path, name=Path(path).stem)
     else:
         parent_path = str(Path(path).parent / parent_decl.path)
         if str(Path(parent_path).resolve()) in chain + (key,):
             raise ResdslError(f"'{parent_decl.path}' extends this file again: a cycle",
-                              parent_decl.span, hint="a file may not extend itself, directly or not")
-        if len(chain) >= MAX_EXTENDS_DEPTH:
-            raise ResdslError(f"more than {MAX_EXTENDS_DEPTH} files extend one another",
-                              parent_decl.span)
+                              parent_decl.span, hint="a file may not extend itself, directly or not", code="E207")
+        if len(chain) + 1 >= safety.current().extends:
+            raise safety.exceeded("extends", f"more than {len(chain) + 1} files extend one "
+                                  "another", parent_decl.span, code="E606")
         try:
             spec = _load(parent_path, chain + (key,))
         except ResdslError as error:
             if error.span and error.span.line == 0 and error.span.file == parent_path:
                 raise ResdslError(f"cannot extend '{parent_decl.path}': {error.message}",
-                                  parent_decl.span) from None
+                                  parent_decl.span, code=error.code) from None
             raise
         spec.path = path
         spec.name = Path(path).stem
+    spec.span = next((s.span for s in arch.statements if isinstance(s, ast.NetworkDecl)),
+                     Span(path, 1, 1))
     _merge(spec, arch)
     return spec
 
@@ -85,17 +100,17 @@ def _merge(spec: NetworkSpec, arch: ast.ArchFile) -> None:
         if (kind, name) in seen_here:
             first = seen_here[(kind, name)]
             raise ResdslError(f"{kind} '{name}' is defined twice in this file", span,
-                              hint=f"the first is at line {first.line}")
+                              hint=f"the first is at line {first.line}", code="E204")
         seen_here[(kind, name)] = span
 
     stage_index = {stage.name: i for i, stage in enumerate(spec.stages)}
     current: ast.Stage | None = None
-    extends_seen = False
     for statement in arch.statements:
         if isinstance(statement, ast.Continuation):
             if current is None:
                 raise ResdslError("these layers belong to no stage", statement.span,
-                                  hint="start the line with a stage name, e.g. `conv1 112x112 : 7x7, 64, /2`")
+                                  hint="start the line with a stage name, e.g. `conv1 112x112 : 7x7, 64, /2`",
+                                  code="E404")
             current = ast.Stage(current.name, current.size, current.terms + statement.terms,
                                 current.span)
             spec.stages[stage_index[current.name]] = current
@@ -113,10 +128,6 @@ def _merge(spec: NetworkSpec, arch: ast.ArchFile) -> None:
         if isinstance(statement, ast.NetworkDecl):
             once("network", "name", statement.span)
             spec.name = statement.name
-        elif isinstance(statement, ast.Extends):
-            if extends_seen:
-                raise ResdslError("a file may extend only one other file", statement.span)
-            extends_seen = True
         elif isinstance(statement, ast.Setting):
             once("setting", statement.key, statement.span)
             spec.settings[statement.key] = statement

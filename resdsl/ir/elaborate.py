@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
+from resdsl import safety
 from resdsl.errors import ResdslError, Span, did_you_mean
 from resdsl.frontend import ast
 from resdsl.frontend.config import Config, check_overrides, parameter_values, resolve_config
 from resdsl.frontend.evaluate import Number, evaluate, whole
+from resdsl.frontend.lint import unused_definitions
 from resdsl.frontend.resolve import NetworkSpec
 from resdsl.ir.ops import format_shape, same_padding
 
@@ -44,12 +46,13 @@ def elaborate(spec: NetworkSpec, overrides: Mapping[str, object] | None = None) 
     config = resolve_config(spec, overrides)
     env = parameter_values(spec, overrides, config)
     if not spec.stages:
-        raise ResdslError("the network has no stages", Span(spec.path, 0, 0),
-                          hint="add a stage line such as `conv1 112x112 : 7x7, 64, /2`")
+        raise ResdslError("the network has no stages", spec.span,
+                          hint="add a stage line such as `conv1 112x112 : 7x7, 64, /2`", code="E402")
     stages = [(stage, _group(stage.terms, env, spec.blocks, block=None)) for stage in spec.stages]
     _require_shortcut_option(stages, config)
+    _within_layer_limit(stages)
     graph = nx.DiGraph(name=_display_name(spec.name, overrides), file=spec.path,
-                       config=config, params=env,
+                       config=config, params=env, warnings=unused_definitions(spec),
                        stages=[{"name": s.name, "size": s.size, "span": s.span} for s, _ in stages])
     _emit(graph, stages, config)
     return graph
@@ -69,7 +72,18 @@ def _require_shortcut_option(stages, config: Config) -> None:
             if layer.op == "block":
                 raise ResdslError("this network has blocks but no shortcut option", layer.span,
                                   hint="add `shortcut A`, `shortcut B`, `shortcut C` or "
-                                       "`shortcut none` (a plain network)")
+                                       "`shortcut none` (a plain network)", code="E403")
+
+
+def _within_layer_limit(stages) -> None:
+    """Refuse, before any node exists, a network that would expand into more layers than
+    the `layers` limit (a repeat of 10^9 would otherwise fill memory with graph nodes)."""
+    layers = [layer for _, stage_layers in stages for layer in stage_layers]
+    total = sum(layer.repeat * len(layer.body) if layer.op == "block" else 1 for layer in layers)
+    if total > safety.current().layers:
+        largest = max(layers, key=lambda layer: layer.repeat * max(len(layer.body), 1))
+        raise safety.exceeded("layers", f"the network expands into {total:,} layers", largest.span,
+                              hint="the largest repeat is here", code="E605")
 
 
 # --- terms -> layers ------------------------------------------------------------------
@@ -88,13 +102,13 @@ def _group(terms, env: Mapping[str, Number], blocks: Mapping[str, ast.BlockDef],
             channels = whole(term.value, env, "a channel count")
             if last is None or last.op != "conv" or last.channels is not None:
                 raise ResdslError("a channel count must follow a kernel", term.span,
-                                  hint="a conv reads `3x3, 64`; an fc layer `fc 1000`")
+                                  hint="a conv reads `3x3, 64`; an fc layer `fc 1000`", code="E405")
             last.channels = channels
         elif kind in ("maxpool", "avgpool"):
             kernel = _square(term) if term.kernel is not None else None
             if kernel is None and kind == "maxpool":
                 raise ResdslError("maxpool needs a window size", term.span,
-                                  hint="write `3x3 maxpool`; a bare `avgpool` is global")
+                                  hint="write `3x3 maxpool`; a bare `avgpool` is global", code="E406")
             layers.append(Layer(kind, term.span, kernel=kernel))
         elif kind == "fc":
             layers.append(Layer("fc", term.span, channels=whole(term.value, env, "fc width")))
@@ -103,35 +117,43 @@ def _group(terms, env: Mapping[str, Number], blocks: Mapping[str, ast.BlockDef],
         elif kind == "dropout":
             p = evaluate(term.value, env) if term.value is not None else 0.5
             if not 0 <= p < 1:
-                raise ResdslError(f"dropout probability must be in [0, 1), not {p:g}", term.span)
+                raise ResdslError(f"dropout probability must be in [0, 1), not {p:g}", term.span,
+                                  code="E304")
             layers.append(Layer("dropout", term.span, p=float(p)))
         elif kind == "stride":
             _set_stride(last, term, env, block)
         elif kind == "pad":
             if last is None or last.op not in ("conv", "maxpool", "avgpool") or last.kernel is None:
-                raise ResdslError("`pad` must follow a conv or a pooling window", term.span)
+                raise ResdslError("`pad` must follow a conv or a pooling window", term.span,
+                                  code="E406")
             last.padding = whole(term.value, env, "padding", minimum=0)
         elif kind in ("block", "call"):
             if block is not None:
-                raise ResdslError("a block cannot contain another block", term.span,
-                                  hint=f"block '{block}' may hold convolutions only")
+                owner = "a block" if block == "[...]" else f"block '{block}'"
+                used = f"block '{term.name}'" if term.kind == "call" else "another block"
+                used = "itself" if term.name == block else used
+                raise ResdslError(f"{owner} uses {used}: a block holds convolutions only, "
+                                  "so blocks cannot nest or recurse", term.span,
+                                  hint="write the convolutions out, e.g. "
+                                       "`block b(w) = [3x3, w; 3x3, w]`", code="E408")
             layers.append(_block(term, env, blocks))
     for layer in layers:
         if layer.op == "conv" and layer.channels is None:
             raise ResdslError("this conv has no channel count", layer.span,
-                              hint=f"write `{layer.kernel}x{layer.kernel}, 64`")
+                              hint=f"write `{layer.kernel}x{layer.kernel}, 64`", code="E405")
         if block is not None and layer.op != "conv":
             raise ResdslError(f"a residual block holds convolutions only, not {layer.op}",
-                              layer.span)
+                              layer.span, code="E408")
     return layers
 
 
 def _square(term: ast.Term) -> int:
     kernel = term.kernel
     if len(kernel) != 2 or kernel[0] != kernel[1]:
-        raise ResdslError(f"a kernel is square, KxK; '{format_shape(kernel)}' is not", term.span)
+        raise ResdslError(f"a kernel is square, KxK; '{format_shape(kernel)}' is not", term.span,
+                          code="E305")
     if kernel[0] < 1:
-        raise ResdslError("a kernel is at least 1x1", term.span)
+        raise ResdslError("a kernel is at least 1x1", term.span, code="E303")
     return kernel[0]
 
 
@@ -139,14 +161,14 @@ def _set_stride(last: Layer | None, term: ast.Term, env, block: str | None) -> N
     if block is not None:
         raise ResdslError("a stride inside a block would apply to every repeat", term.span,
                           hint="put it after the block (`[3x3, 128; 3x3, 128] x 4, /2`) or "
-                               "let the stage's output size imply it")
+                               "let the stage's output size imply it", code="E407")
     if last is None or last.op not in ("conv", "maxpool", "avgpool", "block"):
         raise ResdslError("a stride must follow a conv, a pooling window or a block",
-                          term.span, hint="as in `7x7, 64, /2` or `3x3 maxpool, /2`")
+                          term.span, hint="as in `7x7, 64, /2` or `3x3 maxpool, /2`", code="E407")
     if last.op == "avgpool" and last.kernel is None:
-        raise ResdslError("a global avgpool takes no stride", term.span)
+        raise ResdslError("a global avgpool takes no stride", term.span, code="E407")
     if last.stride_explicit:
-        raise ResdslError("this layer already has a stride", term.span)
+        raise ResdslError("this layer already has a stride", term.span, code="E407")
     last.stride = whole(term.value, env, "a stride")
     last.stride_explicit = True
 
@@ -160,16 +182,16 @@ def _block(term: ast.Term, env, blocks: Mapping[str, ast.BlockDef]) -> Layer:
         if definition is None:
             raise ResdslError(f"unknown block '{term.name}'", term.span,
                               hint=did_you_mean(term.name, blocks)
-                              or "define it first: `block basic(w) = [3x3, w; 3x3, w]`")
+                              or "define it first: `block basic(w) = [3x3, w; 3x3, w]`", code="E202")
         if len(term.args) != len(definition.params):
             raise ResdslError(f"block '{term.name}' takes {len(definition.params)} "
                               f"argument(s), not {len(term.args)}", term.span,
-                              hint=f"defined at line {definition.span.line}")
+                              hint=f"defined at line {definition.span.line}", code="E205")
         local = dict(env)
         local.update(zip(definition.params, (evaluate(a, env) for a in term.args)))
         body = _group(definition.body, local, blocks, block=term.name)
     if not body:
-        raise ResdslError("a block needs at least one conv", term.span)
+        raise ResdslError("a block needs at least one conv", term.span, code="E408")
     return Layer("block", term.span, body=tuple(body), repeat=repeat)
 
 

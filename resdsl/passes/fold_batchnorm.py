@@ -25,7 +25,7 @@ class FoldBatchNorm(Pass):
             attrs = graph.nodes[conv]
             if attrs["op"] != "conv" or graph.out_degree(conv) != 1:
                 raise ResdslError(f"internal: {bn} does not follow a conv of its own",
-                                  graph.nodes[bn].get("span"))
+                                  graph.nodes[bn].get("span"), code="E901")
             attrs["bias"] = True
             attrs["folded_bn"] = bn
             for successor, edge in list(graph.succ[bn].items()):

@@ -43,7 +43,7 @@ class ResolveStrides(Pass):
                 f"stage {stage['name']} is annotated {format_shape(want)} but its layers give "
                 f"{format_shape(out if len(want) == 3 else spatial(out))}", stage["span"],
                 hint="fix the output-size column, or drop the written stride and let the "
-                     "column imply it")
+                     "column imply it", code="E502")
         return out
 
     def _search(self, graph, stage, nodes, shape, first) -> int:
@@ -63,7 +63,7 @@ class ResolveStrides(Pass):
         near = ", ".join(f"stride {s} gives {format_shape(o)}" for s, o in sorted(tried.items())[:3])
         raise ResdslError(f"no stride turns {format_shape(spatial(shape))} into {format_shape(want[-2:])} in "
                           f"stage {stage['name']}", stage["span"],
-                          hint=f"{near}; fix the output-size column")
+                          hint=f"{near}; fix the output-size column", code="E502")
 
 
 def _run(graph, nodes, shape, lenient=False):

@@ -28,11 +28,12 @@ def load(folder: Path) -> dict:
     path = folder / NAME
     if not path.exists():
         raise ResdslError(f"--resume: there is no {NAME} in {folder}", Span(str(path), 0, 0),
-                          hint="resume with the --out folder of the run to continue")
+                          hint="resume with the --out folder of the run to continue", code="E707")
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as error:  # a truncated or foreign file
-        raise ResdslError(f"cannot read {path}: {error}", Span(str(path), 0, 0)) from None
+        raise ResdslError(f"cannot read {path}: {error}", Span(str(path), 0, 0),
+                          code="E707") from None
     set_rng_state(state["rng"])
     return state
 

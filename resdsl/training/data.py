@@ -117,10 +117,11 @@ def _cifar_batches(folder: Path, names: list[str]) -> tuple[torch.Tensor, torch.
         except FileNotFoundError:
             raise ResdslError(f"{folder} has no CIFAR-10 batch '{name}'", Span(str(path), 0, 0),
                               hint="give the folder that the official python archive "
-                                   "(cifar-10-python.tar.gz) unpacks to, cifar-10-batches-py")
+                                   "(cifar-10-python.tar.gz) unpacks to, cifar-10-batches-py",
+                              code="E706")
         except (pickle.UnpicklingError, KeyError, ValueError, EOFError, TypeError) as error:
             raise ResdslError(f"{name} is not a CIFAR-10 python batch ({error})",
-                              Span(str(path), 0, 0)) from None
+                              Span(str(path), 0, 0), code="E706") from None
         images.append(torch.from_numpy(data.copy()))
     return torch.cat(images), torch.tensor(labels)
 
@@ -130,7 +131,7 @@ def image_folder(folder: str | Path, crop: int = 224) -> tuple[Split, Split]:
     ImageFolder reads them: classes in sorted order."""
     if importlib.util.find_spec("PIL") is None:
         raise ResdslError("imagefolder data needs Pillow to read images",
-                          hint="pip install pillow (or resdsl[images])")
+                          hint="pip install pillow (or resdsl[images])", code="E706")
     folder = Path(folder)
     splits = []
     classes = None
@@ -140,10 +141,10 @@ def image_folder(folder: str | Path, crop: int = 224) -> tuple[Split, Split]:
         if not names:
             raise ResdslError(f"{root} has no class folders", Span(str(root), 0, 0),
                               hint="lay the images out as train/<class>/*.jpg and "
-                                   "val/<class>/*.jpg")
+                                   "val/<class>/*.jpg", code="E706")
         if classes is not None and names != classes:
             raise ResdslError(f"{root} has other classes than {folder / 'train'}",
-                              Span(str(root), 0, 0))
+                              Span(str(root), 0, 0), code="E706")
         classes = names
         files, labels = [], []
         for label, name in enumerate(names):

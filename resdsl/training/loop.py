@@ -25,6 +25,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 import resdsl
+from resdsl.backends.pytorch import memory
+from resdsl.backends.summary import summarize
 from resdsl.errors import ResdslError, Span
 from resdsl.output import write_atomic
 from resdsl.training import checkpoint
@@ -129,7 +131,7 @@ def load_data(config: TrainConfig, input_shape, classes: int):
     if kind == "synthetic":
         return synthetic(tuple(input_shape), classes, size=config.synthetic_size, seed=config.seed)
     raise ResdslError(f"unknown data source '{config.data}'",
-                      hint="use cifar10:DIR, imagefolder:DIR or synthetic")
+                      hint="use cifar10:DIR, imagefolder:DIR or synthetic", code="E706")
 
 
 def train(config: TrainConfig) -> Result:
@@ -137,11 +139,14 @@ def train(config: TrainConfig) -> Result:
     recipe = config.recipe
     if recipe.batch % process.world:
         raise ResdslError(f"the batch of {recipe.batch} does not split over {process.world} "
-                          "processes", hint="choose a batch that the process count divides")
+                          "processes", hint="choose a batch that the process count divides",
+                          code="E707")
     if config.checkpoint_every % config.log_every or config.eval_every % config.log_every:
         raise ResdslError("--checkpoint-every and --eval-every must be multiples of "
-                          f"--log-every ({config.log_every})")
-    summary = resdsl.count(config.arch, **config.params)
+                          f"--log-every ({config.log_every})", code="E707")
+    graph = resdsl.build(config.arch, **config.params)
+    summary = summarize(graph)
+    memory.require(graph, process.device, batch=recipe.batch // process.world, training=True)
     torch.manual_seed(config.seed)  # the same initial weights on every rank
     model = resdsl.load(config.arch, **config.params)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
@@ -163,7 +168,8 @@ def train(config: TrainConfig) -> Result:
     per_rank = recipe.batch // process.world
     per_epoch = batches_per_epoch(train_split, per_rank, process.world)
     if per_epoch == 0:
-        raise ResdslError(f"{len(train_split)} training images make no batch of {recipe.batch}")
+        raise ResdslError(f"{len(train_split)} training images make no batch of {recipe.batch}",
+                          code="E707")
     log = Log(config, process, step, total=recipe.steps)
     autocast = _autocast(config, process.device)
     scaler = torch.amp.GradScaler(enabled=config.amp == "fp16" and process.device.type == "cuda")
@@ -291,7 +297,7 @@ def _check_same_run(state: dict, config: TrainConfig) -> None:
     if (Path(state["arch"]).name, state["params"]) != (Path(config.arch).name, config.params):
         raise ResdslError(f"--resume: the checkpoint in {config.out} is of {state['arch']} "
                           f"{state['params'] or ''}, not {config.arch} {config.params or ''}",
-                          Span(str(config.out / checkpoint.NAME), 0, 0))
+                          Span(str(config.out / checkpoint.NAME), 0, 0), code="E707")
 
 
 def _check_replicas(model, process: Process, log: "Log") -> None:

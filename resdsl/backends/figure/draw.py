@@ -108,7 +108,8 @@ def write(figure: graphviz.Digraph, path: str | Path) -> None:
         write_atomic(path, figure.source)
         return
     if fmt not in FORMATS:
-        raise ResdslError(f"cannot tell the format of {path}: use .svg, .png, .pdf or .dot")
+        raise ResdslError(f"cannot tell the format of {path}: use .svg, .png, .pdf or .dot",
+                          code="E701")
     try:
         data = figure.pipe(format=fmt)
     except graphviz.ExecutableNotFound:
@@ -117,7 +118,8 @@ def write(figure: graphviz.Digraph, path: str | Path) -> None:
         raise ResdslError(f"graphviz's `dot` program was not found, so {path} was not drawn; "
                           f"the figure's DOT source is in {source}", Span(str(path), 0, 0),
                           hint=f"{INSTALL_HINT}; then rerun, or run "
-                               f"`dot -T{fmt} {source} -o {path}`") from None
+                               f"`dot -T{fmt} {source} -o {path}`", code="E702") from None
     except graphviz.CalledProcessError as error:
-        raise ResdslError(f"graphviz's `dot` failed on the figure: {error.stderr!r}") from None
+        raise ResdslError(f"graphviz's `dot` failed on the figure: {error.stderr!r}",
+                          code="E702") from None
     write_atomic(path, data)

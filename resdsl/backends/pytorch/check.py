@@ -28,6 +28,7 @@ class CheckReport:
     seconds: float
     peak_memory: int
     memory_source: str
+    estimate: str  # resdsl's estimate before allocating, for comparison
 
     @property
     def ok(self) -> bool:
@@ -43,6 +44,7 @@ class CheckReport:
             f"params       {self.params:,} (static count {self.static_params:,})",
             f"time         {self.seconds:.3f} s for one forward and backward pass",
             f"peak memory  {self.peak_memory / 2**20:,.1f} MiB ({self.memory_source})",
+            f"estimate     {self.estimate}, made before allocating",
             "ok" if self.ok else "MISMATCH between the module and the static analysis",
         ]
         return "\n".join(lines)
@@ -53,16 +55,17 @@ def resolve_device(name: str) -> torch.device:
         device = torch.device(name)
     except RuntimeError as error:
         raise ResdslError(f"unknown device '{name}': {error}",
-                          hint="use cpu, cuda or cuda:N") from None
+                          hint="use cpu, cuda or cuda:N", code="E704") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         why = ("this torch was built without CUDA" if torch.version.cuda is None
                else f"torch {torch.__version__} finds no NVIDIA GPU or driver")
         raise ResdslError(f"--device {name}: CUDA is not available ({why})",
-                          hint="run on a machine with an NVIDIA GPU, or use --device cpu")
+                          hint="run on a machine with an NVIDIA GPU, or use --device cpu", code="E704")
     return device
 
 
-def check(model: torch.nn.Module, plan: Plan, device: torch.device, batch: int) -> CheckReport:
+def check(model: torch.nn.Module, plan: Plan, device: torch.device, batch: int,
+          estimate: str) -> CheckReport:
     model = model.to(device)
     shapes: list[tuple[str, tuple[int, ...]]] = []
     hooks = [module.register_forward_hook(
@@ -89,7 +92,7 @@ def check(model: torch.nn.Module, plan: Plan, device: torch.device, batch: int) 
         network=plan.network, device=_describe(device), batch=batch, stage_shapes=shapes,
         output_shape=tuple(out.shape), params=sum(p.numel() for p in model.parameters()),
         static_params=plan.params, static_output=plan.output_shape, seconds=seconds,
-        peak_memory=peak, memory_source=source)
+        peak_memory=peak, memory_source=source, estimate=estimate)
 
 
 def _describe(device: torch.device) -> str:

@@ -161,7 +161,8 @@ def _check_attribute_name(stage: str, span: Span | None) -> None:
     if keyword.iskeyword(stage) or hasattr(torch.nn.Module, stage) or stage.startswith("_"):
         raise ResdslError(f"the stage name '{stage}' cannot name a module attribute in "
                           "PyTorch (it is a Python keyword, private, or an nn.Module member)",
-                          span, hint=f"rename the stage, for example to '{stage.strip('_')}_x'")
+                          span, hint=f"rename the stage, for example to '{stage.strip('_')}_x'",
+                          code="E703")
 
 
 TORCHVISION_STEM = {"conv": "conv1", "bn": "bn1", "relu": "relu", "maxpool": "maxpool"}
@@ -181,7 +182,7 @@ def _torchvision_paths(graph: nx.DiGraph, sequence) -> dict[str, tuple[str, ...]
             f"naming='torchvision' fits networks laid out like torchvision's ResNet (conv, "
             f"bn, relu, maxpool, four stages of units, avgpool, fc); {graph.graph['name']} "
             f"is laid out as {', '.join(dict.fromkeys(ops))}", Span(graph.graph["file"], 0, 0),
-            hint="use the .arch names (naming='arch', the default)")
+            hint="use the .arch names (naming='arch', the default)", code="E703")
     paths = {}
     for index, (name, op) in enumerate(full):
         if op == "unit":
@@ -274,4 +275,5 @@ def _constructor(a: dict, in_shape: Shape) -> str:
         return f"nn.Dropout(p={a['p']!r})"
     if op == "softmax":
         return "nn.Softmax(dim=1)"
-    raise ResdslError(f"internal: the torch backend has no module for op '{op}'", a.get("span"))
+    raise ResdslError(f"internal: the torch backend has no module for op '{op}'", a.get("span"),
+                      code="E901")

@@ -17,6 +17,7 @@ import networkx as nx
 import torch
 
 from resdsl.api import build
+from resdsl.backends.pytorch import memory
 from resdsl.backends.pytorch.plan import Plan, make_plan
 from resdsl.backends.pytorch.source import emit
 from resdsl.errors import ResdslError, Span
@@ -70,6 +71,7 @@ def load(path: str, *, naming: str = "arch", fold_bn: bool = False,
     into its conv, in eval mode.
     """
     graph = build(path, **params)
+    memory.require(graph, "cpu")
     model = network_class(graph, naming)(zero_init_residual=zero_init_residual)
     if state_dict is not None:
         _load_strict(model, state_dict, path)
@@ -84,4 +86,4 @@ def _load_strict(model: torch.nn.Module, state_dict: Mapping, path: str) -> None
     except RuntimeError as error:
         raise ResdslError(f"the state dict does not fit {type(model).__name__}: "
                           f"{str(error).splitlines()[0]}", Span(str(path), 0, 0),
-                          hint="a torchvision state dict needs naming='torchvision'") from None
+                          hint="a torchvision state dict needs naming='torchvision'", code="E705") from None

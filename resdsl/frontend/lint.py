@@ -1,0 +1,59 @@
+"""Warnings: text that is valid but probably not what was meant.
+
+Only definitions in the file being checked are reported, not those it inherits through
+`extends`: a parent's block that a derived file no longer calls is the parent's business.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from resdsl.errors import Diagnostic
+from resdsl.frontend import ast
+from resdsl.frontend.resolve import NetworkSpec
+
+
+def unused_definitions(spec: NetworkSpec) -> list[Diagnostic]:
+    """W101 for a block no stage calls, W102 for a parameter no expression names."""
+    terms = [term for stage in spec.stages for term in _walk(stage.terms)]
+    called = {term.name for term in terms if term.kind == "call"}
+    expressions = [expr for term in terms for expr in _expressions(term)]
+    expressions += [expr for block in spec.blocks.values() for term in _walk(block.body)
+                    for expr in _expressions(term)]
+    expressions += [param.default for param in spec.params.values()]
+    named = {var.name for expr in expressions for var in _variables(expr)}
+    warnings = [Diagnostic("W101", f"block '{name}' is defined but never used", block.span,
+                           hint="call it from a stage, as in `conv2_x : "
+                                f"{name}(64) x 3`, or delete it", severity="warning")
+                for name, block in spec.blocks.items()
+                if name not in called and block.span.file == spec.path]
+    warnings += [Diagnostic("W102", f"parameter '{name}' is declared but never used",
+                            param.span, hint="use it in a stage or block, or delete it",
+                            severity="warning")
+                 for name, param in spec.params.items()
+                 if name not in named and param.span.file == spec.path]
+    return sorted(warnings, key=lambda d: (d.span.line, d.span.column))
+
+
+def _walk(terms) -> Iterator[ast.Term]:
+    for term in terms:
+        yield term
+        yield from _walk(term.body)
+
+
+def _expressions(term: ast.Term) -> Iterator[ast.Expr]:
+    if term.value is not None:
+        yield term.value
+    yield from term.args
+
+
+def _variables(expr: ast.Expr) -> Iterator[ast.Var]:
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Var):
+            yield node
+        elif isinstance(node, ast.Neg):
+            stack.append(node.operand)
+        elif isinstance(node, ast.BinOp):
+            stack += [node.left, node.right]
