@@ -276,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INPUT
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `resdsl flops ... | head`: the reader left; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_INPUT
     except Exception as error:  # a bug: say so plainly, keep the traceback for debugging
         if os.environ.get("RESDSL_DEBUG"):
             traceback.print_exc()
