@@ -67,10 +67,9 @@ def print_report(name: str, doc: str, report) -> None:
         write_section(name, text)
 
 
-def write_section(name: str, text: str) -> None:
+def write_section(name: str, text: str, path: Path = ROOT / "BENCHMARKS.md") -> None:
     """Replace the section between `<!-- name:start -->` and `<!-- name:end -->` in
-    BENCHMARKS.md (the text carries both markers), or append it."""
-    path = ROOT / "BENCHMARKS.md"
+    `path` (the text carries both markers), or append it."""
     old = path.read_text() if path.exists() else "# Benchmarks\n\n"
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     if start in old:

@@ -28,7 +28,12 @@ class ResolveStrides(Pass):
             by_stage.setdefault(graph.nodes[node]["stage"], []).append(node)
         for stage in graph.graph["stages"]:
             nodes = by_stage.get(stage["name"], [])
-            shape = self._resolve(graph, stage, nodes, shape)
+            try:
+                shape = self._resolve(graph, stage, nodes, shape)
+            except ResdslError as error:
+                if stage is not graph.graph["stages"][0] or error.code != "E502":
+                    raise
+                raise _blame_the_input_too(error, graph) from None
 
     def _resolve(self, graph, stage, nodes, shape):
         want = stage["size"]
@@ -82,3 +87,12 @@ def _matches(shape, want) -> bool:
     if len(want) == 3:
         return len(shape) == 3 and tuple(shape) == tuple(want)
     return spatial(shape) == tuple(want)
+
+
+def _blame_the_input_too(error: ResdslError, graph) -> ResdslError:
+    """The first stage's size follows from the input's, so a typo in `input` shows up
+    there: say where the input was declared."""
+    attrs = graph.nodes["input"]
+    where = f" at line {attrs['span'].line}" if attrs["span"].line >= 1 else ""
+    hint = f"the input is {format_shape(attrs['shape'])}{where}; {error.hint}"
+    return ResdslError(error.message, error.span, hint=hint, code=error.code)
