@@ -27,7 +27,7 @@ def error_of(cli, *args):
 
 
 def assert_limit(err: str, code: str, limit: str):
-    assert f"error[{code}]:" in err and f"over the limit of" in err and f"({limit}:" in err, err
+    assert f"error[{code}]:" in err and "over the limit of" in err and f"({limit}:" in err, err
     assert f"--limit {limit}=N" in err and f"resdsl.limits({limit}=N)" in err, err
 
 
@@ -89,6 +89,9 @@ def test_raising_the_nesting_limit_lets_deeper_text_through(cli, write_arch):
     path = write_arch(HEADER + "c : 3x3, " + "(" * 40 + "16" + ")" * 40 + "\n")
     assert_limit(error_of(cli, "flops", path), "E602", "nesting")
     assert cli("flops", path, "--limit", "nesting=50")[0] == 0
+    deep = write_arch(HEADER + "c : 3x3, " + "+".join(["1"] * 20_000) + "\n", "deep.arch")
+    err = error_of(cli, "flops", deep, "--limit", "expression=100000")  # past Python's own
+    assert "error[E602]: the text nests deeper than Python's recursion limit" in err
 
 
 def test_a_100_mb_file_is_refused_without_being_read(cli, tmp_path):
@@ -285,6 +288,7 @@ def test_every_code_is_documented_in_the_readme():
 
     readme = (ROOT / "README.md").read_text()
     section = readme[readme.index("### Diagnostic codes"):]
+    section = section[:section.index("\n#", 1)]
     rows = [line.split("|")[1].strip(" `") for line in section.splitlines()
             if line.startswith("| `")]
     assert rows == list(CODES)

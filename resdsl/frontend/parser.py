@@ -106,6 +106,10 @@ def parse(text: str, path: str) -> ast.ArchFile:
         if isinstance(error.orig_exc, ResdslError):
             raise _with_source(error.orig_exc, text) from None
         raise
+    except RecursionError:  # only where the `nesting` or `expression` limit was raised
+        raise ResdslError("the text nests deeper than Python's recursion limit allows",
+                          Span(path, 1, 1), hint="lower --limit nesting or --limit "
+                          "expression back towards their defaults", code="E602") from None
 
 
 def _with_source(error: ResdslError, text: str) -> ResdslError:
