@@ -9,7 +9,9 @@ from collections.abc import Callable
 
 import networkx as nx
 
+from resdsl import safety
 from resdsl.backends.summary import NetworkSummary, summarize
+from resdsl.errors import Span
 from resdsl.frontend.resolve import load_spec
 from resdsl.ir.elaborate import elaborate
 from resdsl.passes.pipeline import run_pipeline
@@ -54,9 +56,6 @@ def render(*paths: str, titles: list[str] | None = None, collapse: bool = False,
 def _within_box_limit(columns, paths, collapse: bool) -> None:
     """graphviz's layout grows faster than linearly: refuse a figure it would take
     minutes to draw, at the file of its tallest column."""
-    from resdsl import safety
-    from resdsl.errors import Span
-
     boxes = sum(len(column.boxes) for column in columns)
     if boxes > safety.current().figure_boxes:
         tallest = max(range(len(columns)), key=lambda i: len(columns[i].boxes))

@@ -113,7 +113,8 @@ def _parser() -> argparse.ArgumentParser:
                      "every file's errors and warnings, each an object with file, line, "
                      "column, end, severity, code, message and hint, for editors and CI. "
                      "The exit code is 1 when any file has an error."))
-    check.add_argument("files", nargs="+", metavar="FILE")
+    check.add_argument("files", nargs="+", metavar="FILE",
+                       help=".arch files, each checked even when one before it fails")
     check.add_argument("--json", action="store_true",
                        help="diagnostics as a JSON list (codes are listed in the README)")
     check.add_argument("-o", "--output", metavar="OUT",

@@ -1,6 +1,6 @@
-"""Safety limits: the limits that keep a hostile or mistyped .arch file from hanging resdsl or exhausting
-memory, and the one way to raise them: `--limit NAME=VALUE` on the command line, or
-`with resdsl.limits(NAME=VALUE):` in Python.
+"""Safety limits: what keeps a hostile or mistyped .arch file from hanging resdsl or
+exhausting memory, and the one way to raise them: `--limit NAME=VALUE` on the command
+line, or `with resdsl.limits(NAME=VALUE):` in Python.
 
 Counting is arithmetic, so a 10^6 x 10^6 input or 10^7 channels is answered at once; what
 needs limits is what grows with the text (file size, nesting, expression length), what
@@ -21,14 +21,16 @@ from resdsl.errors import ResdslError, Span
 
 @dataclass(frozen=True)
 class Limits:
-    file_size: int = 1 << 20  # bytes of one .arch file
-    nesting: int = 32  # brackets and parentheses open at once
-    expression: int = 64  # operators (+ - *) in one expression
-    number: int = 10**12  # largest number a file writes or an expression computes
-    layers: int = 20_000  # conv and fc layers after blocks are expanded
-    extends: int = 32  # files in one `extends` chain
-    figure_boxes: int = 2_500  # boxes in one figure, for graphviz's layout
-    memory: int | None = None  # bytes a torch module may need; None: the device's free memory
+    """The limits in force; DESCRIPTIONS says what each bounds."""
+
+    file_size: int = 1 << 20
+    nesting: int = 32
+    expression: int = 64
+    number: int = 10**12
+    layers: int = 20_000
+    extends: int = 32
+    figure_boxes: int = 2_500  # graphviz's layout grows faster than linearly
+    memory: int | None = None  # None: the device's free memory, found when needed
 
 
 DESCRIPTIONS = {

@@ -150,6 +150,14 @@ def test_a_module_beyond_memory_is_refused_before_allocation(write_arch):
     assert "needs an estimated 3.2 PiB" in error.value.message
 
 
+def test_training_is_refused_before_it_starts(cli, write_arch, tmp_path):
+    path = write_arch("network giant\ninput 3x32x32\n"
+                      "c1 : 3x3, 10000000\nc2 : 3x3, 10000000\nhead : avgpool, fc 10\n")
+    err = error_of(cli, "train", path, "--data", "synthetic", "--out", tmp_path / "run")
+    assert_limit(err, "E608", "memory")
+    assert "momentum 3.2 PiB" in err and not (tmp_path / "run").exists()
+
+
 def test_the_memory_limit_is_the_users_to_set(cli):
     err = error_of(cli, "compile", ARCHS / "resnet18.arch", "--check", "--limit", "memory=50MB")
     assert_limit(err, "E608", "memory")

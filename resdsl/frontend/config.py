@@ -118,7 +118,8 @@ def resolve_config(spec: NetworkSpec, overrides: Mapping[str, object]) -> Config
                           hint="add a line such as `input 3x224x224`", code="E401")
     return Config(input_shape=values["input"], shortcut=values["shortcut"],
                   stride_on=values["stride_on"], bias=values["bias"], bn=values["bn"],
-                  classes=values["classes"], input_span=getattr(spec.settings.get("input"), "span", None))
+                  classes=values["classes"],
+                  input_span=getattr(spec.settings.get("input"), "span", None))
 
 
 def parameter_values(spec: NetworkSpec, overrides: Mapping[str, object],

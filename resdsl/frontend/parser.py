@@ -169,7 +169,8 @@ def _readable_expected(names) -> str:
 
 def _dims(token: Token, path: str) -> tuple[int, ...]:
     span = _token_span(token, path)
-    return tuple(safety.whole_number(part, span) for part in str(token).replace("×", "x").split("x"))
+    parts = str(token).replace("×", "x").split("x")
+    return tuple(safety.whole_number(part, span) for part in parts)
 
 
 class _ToAst(Transformer):

@@ -73,7 +73,8 @@ def _load(path: str, chain: tuple[str, ...]) -> NetworkSpec:
         parent_path = str(Path(path).parent / parent_decl.path)
         if str(Path(parent_path).resolve()) in chain + (key,):
             raise ResdslError(f"'{parent_decl.path}' extends this file again: a cycle",
-                              parent_decl.span, hint="a file may not extend itself, directly or not", code="E207")
+                              parent_decl.span, code="E207",
+                              hint="a file may not extend itself, directly or not")
         if len(chain) + 1 >= safety.current().extends:
             raise safety.exceeded("extends", f"more than {len(chain) + 1} files extend one "
                                   "another", parent_decl.span, code="E606")
@@ -109,8 +110,8 @@ def _merge(spec: NetworkSpec, arch: ast.ArchFile) -> None:
         if isinstance(statement, ast.Continuation):
             if current is None:
                 raise ResdslError("these layers belong to no stage", statement.span,
-                                  hint="start the line with a stage name, e.g. `conv1 112x112 : 7x7, 64, /2`",
-                                  code="E404")
+                                  hint="start the line with a stage name, e.g. "
+                                       "`conv1 112x112 : 7x7, 64, /2`", code="E404")
             current = ast.Stage(current.name, current.size, current.terms + statement.terms,
                                 current.span)
             spec.stages[stage_index[current.name]] = current

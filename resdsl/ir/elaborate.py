@@ -47,7 +47,8 @@ def elaborate(spec: NetworkSpec, overrides: Mapping[str, object] | None = None) 
     env = parameter_values(spec, overrides, config)
     if not spec.stages:
         raise ResdslError("the network has no stages", spec.span,
-                          hint="add a stage line such as `conv1 112x112 : 7x7, 64, /2`", code="E402")
+                          hint="add a stage line such as `conv1 112x112 : 7x7, 64, /2`",
+                          code="E402")
     stages = [(stage, _group(stage.terms, env, spec.blocks, block=None)) for stage in spec.stages]
     _require_shortcut_option(stages, config)
     _within_layer_limit(stages)
@@ -108,7 +109,8 @@ def _group(terms, env: Mapping[str, Number], blocks: Mapping[str, ast.BlockDef],
             kernel = _square(term) if term.kernel is not None else None
             if kernel is None and kind == "maxpool":
                 raise ResdslError("maxpool needs a window size", term.span,
-                                  hint="write `3x3 maxpool`; a bare `avgpool` is global", code="E406")
+                                  hint="write `3x3 maxpool`; a bare `avgpool` is global",
+                                  code="E406")
             layers.append(Layer(kind, term.span, kernel=kernel))
         elif kind == "fc":
             layers.append(Layer("fc", term.span, channels=whole(term.value, env, "fc width")))
@@ -182,7 +184,8 @@ def _block(term: ast.Term, env, blocks: Mapping[str, ast.BlockDef]) -> Layer:
         if definition is None:
             raise ResdslError(f"unknown block '{term.name}'", term.span,
                               hint=did_you_mean(term.name, blocks)
-                              or "define it first: `block basic(w) = [3x3, w; 3x3, w]`", code="E202")
+                              or "define it first: `block basic(w) = [3x3, w; 3x3, w]`",
+                              code="E202")
         if len(term.args) != len(definition.params):
             raise ResdslError(f"block '{term.name}' takes {len(definition.params)} "
                               f"argument(s), not {len(term.args)}", term.span,

@@ -17,23 +17,27 @@ class Verify(Pass):
 
     def apply(self, graph: nx.DiGraph) -> None:
         if not nx.is_directed_acyclic_graph(graph):
-            raise ResdslError(f"internal: the graph of {graph.graph['name']} has a cycle", code="E901")
+            raise ResdslError(f"internal: the graph of {graph.graph['name']} has a cycle",
+                              code="E901")
         ends = {op: [n for n, o in graph.nodes(data="op") if o == op] for op in ("input", "output")}
         for op, found in ends.items():
             if len(found) != 1:
-                raise ResdslError(f"internal: the graph has {len(found)} {op} nodes, not 1", code="E901")
+                raise ResdslError(f"internal: the graph has {len(found)} {op} nodes, not 1",
+                                  code="E901")
         reached = nx.descendants(graph, ends["input"][0]) | {ends["input"][0]}
         for node, attrs in graph.nodes(data=True):
             span = attrs.get("span")
             if node not in reached:
-                raise ResdslError(f"internal: {node} is not reached from the input", span, code="E901")
+                raise ResdslError(f"internal: {node} is not reached from the input", span,
+                                  code="E901")
             arity = _ARITY.get(attrs["op"], 1)
             if graph.in_degree(node) != arity:
                 raise ResdslError(f"internal: {node} ({attrs['op']}) has {graph.in_degree(node)} "
                                   f"inputs, not {arity}", span, code="E901")
             missing = [k for k in ("shape", "params", "macs") if k not in attrs]
             if missing:
-                raise ResdslError(f"internal: {node} has no {', '.join(missing)}", span, code="E901")
+                raise ResdslError(f"internal: {node} has no {', '.join(missing)}", span,
+                                  code="E901")
             if attrs["op"] == "add":
                 self._check_add(graph, node, span)
 

@@ -60,7 +60,8 @@ def resolve_device(name: str) -> torch.device:
         why = ("this torch was built without CUDA" if torch.version.cuda is None
                else f"torch {torch.__version__} finds no NVIDIA GPU or driver")
         raise ResdslError(f"--device {name}: CUDA is not available ({why})",
-                          hint="run on a machine with an NVIDIA GPU, or use --device cpu", code="E704")
+                          hint="run on a machine with an NVIDIA GPU, or use --device cpu",
+                          code="E704")
     return device
 
 

@@ -86,4 +86,5 @@ def _load_strict(model: torch.nn.Module, state_dict: Mapping, path: str) -> None
     except RuntimeError as error:
         raise ResdslError(f"the state dict does not fit {type(model).__name__}: "
                           f"{str(error).splitlines()[0]}", Span(str(path), 0, 0),
-                          hint="a torchvision state dict needs naming='torchvision'", code="E705") from None
+                          hint="a torchvision state dict needs naming='torchvision'",
+                          code="E705") from None
