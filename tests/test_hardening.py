@@ -43,6 +43,9 @@ def test_huge_widths_and_inputs_are_counted_by_arithmetic(cli, write_arch):
     conv = 7 * 7 * 3 * 10**7
     assert result["params"] == conv + 2 * 10**7 + 10**8 + 10  # conv, BN affine, fc
     assert result["macs"] == conv * 500_000**2 + 10**8
+    err = error_of(cli, "compile", path, "--check")  # torch is another matter
+    assert_limit(err, "E608", "memory")
+    assert f"{path}:3:9:" in err  # the conv whose output would not fit
 
 
 def test_a_billion_repeats_is_refused_before_expansion(cli, write_arch):
