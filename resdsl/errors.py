@@ -37,7 +37,7 @@ CODES = {
     "E306": "a --set value that is not a number",
     # structure
     "E401": "the network has no input size",
-    "E402": "the network has no stages",
+    "E402": "the network has no stages, or no layers in them",
     "E403": "blocks but no shortcut option",
     "E404": "layers that belong to no stage",
     "E405": "a channel count in the wrong place or missing",

@@ -140,6 +140,30 @@ def test_bad_limits_are_input_errors(cli, args, message):
     assert "error[E609]" in err and message in err
 
 
+# --- what the long fuzzing campaign found (benchmarks/fuzz_campaign.py) ----------------
+
+def test_a_network_whose_stages_are_empty_is_an_error(cli, write_arch):
+    path = write_arch("network t\ninput 3x8x8\nconv1 8x8 :\n")
+    err = error_of(cli, "compile", path)
+    assert err.startswith(f"{path}:3:1: error[E402]: the network has no layers")
+
+
+@pytest.mark.parametrize("layers", ["softmax", "relu", "3x3 maxpool", "avgpool"])
+def test_a_network_without_weights_compiles_and_checks(cli, write_arch, layers):
+    path = write_arch(f"network t\ninput 3x8x8\nhead : {layers}\n")
+    code, out, _ = cli("compile", path, "--check")
+    assert code == 0 and out.rstrip().endswith("ok")
+
+
+def test_extends_paths_the_os_cannot_open_are_located_errors(cli, write_arch, tmp_path):
+    (tmp_path / "loop1.arch").symlink_to("loop2.arch")
+    (tmp_path / "loop2.arch").symlink_to("loop1.arch")
+    for parent in ["a\x00b.arch", "loop1.arch"]:
+        path = write_arch(f'network t\nextends "{parent}"\n')
+        err = error_of(cli, "check", path)
+        assert err.startswith(f"{path}:2:1: error[E101]: cannot extend"), err
+
+
 # --- the torch backend: memory is estimated before anything is allocated ---------------
 
 def test_a_module_beyond_memory_is_refused_before_allocation(write_arch):

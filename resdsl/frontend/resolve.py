@@ -36,9 +36,9 @@ def read_source(path: str) -> str:
         with open(path, "rb") as handle:  # read at most one byte past the limit: a
             data = handle.read(limit + 1)  # device or pipe may never end
             size = os.fstat(handle.fileno()).st_size
-    except OSError as error:
-        raise ResdslError(f"cannot read file: {error.strerror or error}", Span(path, 0, 0),
-                          code="E101") from None
+    except (OSError, ValueError) as error:  # ValueError: a path with a NUL byte
+        raise ResdslError(f"cannot read file: {getattr(error, 'strerror', None) or error}",
+                          Span(path, 0, 0), code="E101") from None
     if len(data) > limit:
         raise safety.exceeded("file_size", f"the file has {max(size, len(data)):,} bytes",
                               Span(path, 0, 0),
@@ -60,8 +60,17 @@ def load_spec(path: str) -> NetworkSpec:
     return _load(str(path), chain=())
 
 
+def _resolved(path: str) -> str:
+    """The absolute path, for cycle detection; a path the OS cannot resolve (a symlink
+    loop, a NUL byte) stays as written, and reading it then says why it failed."""
+    try:
+        return str(Path(path).resolve())
+    except (OSError, RuntimeError, ValueError):
+        return os.path.abspath(path.replace("\x00", "\\0"))
+
+
 def _load(path: str, chain: tuple[str, ...]) -> NetworkSpec:
-    key = str(Path(path).resolve())
+    key = _resolved(path)
     arch = parse(read_source(path), path)
     parents = [s for s in arch.statements if isinstance(s, ast.Extends)]
     if len(parents) > 1:
@@ -71,7 +80,7 @@ def _load(path: str, chain: tuple[str, ...]) -> NetworkSpec:
         spec = NetworkSpec(path=path, name=Path(path).stem)
     else:
         parent_path = str(Path(path).parent / parent_decl.path)
-        if str(Path(parent_path).resolve()) in chain + (key,):
+        if _resolved(parent_path) in chain + (key,):
             raise ResdslError(f"'{parent_decl.path}' extends this file again: a cycle",
                               parent_decl.span, code="E207",
                               hint="a file may not extend itself, directly or not")

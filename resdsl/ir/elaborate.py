@@ -50,6 +50,10 @@ def elaborate(spec: NetworkSpec, overrides: Mapping[str, object] | None = None) 
                           hint="add a stage line such as `conv1 112x112 : 7x7, 64, /2`",
                           code="E402")
     stages = [(stage, _group(stage.terms, env, spec.blocks, block=None)) for stage in spec.stages]
+    if not any(layers for _, layers in stages):
+        raise ResdslError("the network has no layers: its stages are empty", spec.stages[0].span,
+                          hint="write the layers after the colon, e.g. "
+                               "`conv1 112x112 : 7x7, 64, /2`", code="E402")
     _require_shortcut_option(stages, config)
     _within_layer_limit(stages)
     graph = nx.DiGraph(name=_display_name(spec.name, overrides), file=spec.path,

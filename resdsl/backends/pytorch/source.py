@@ -209,6 +209,8 @@ def _network_class(plan: Plan) -> str:
     body += ["", f"{INDENT}def forward(self, x):"]
     if plan.inference:
         body.append(f"{INDENT * 2}x = x.contiguous(memory_format=torch.channels_last)")
+    if not groups:  # only a softmax, which is left to the loss
+        body.append(f"{INDENT * 2}return x  # {format_shape(plan.output_shape)} logits")
     for index, (name, items) in enumerate(groups):
         shape = format_shape(items[-1].shape)
         if index == len(groups) - 1:
