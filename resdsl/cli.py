@@ -22,7 +22,6 @@ from resdsl.safety import limits
 EXIT_INPUT, EXIT_USAGE, EXIT_INTERNAL = 1, 2, 3
 
 
-
 def _limits_table() -> str:
     from resdsl.safety import DESCRIPTIONS, Limits, format_bytes
 

@@ -32,7 +32,7 @@ KEYWORDS = ("network", "extends", "param", "block", "conv", "maxpool", "avgpool"
             "softmax", "relu", "dropout", "stride", "pad")
 
 
-class _NewlinesInsideBrackets:
+class _BracketLayoutAndLimits:
     """Post-lexer: inside [ ] and ( ) a newline is only layout, as in the paper's rows.
 
     It also holds the limits on nesting and on operators per expression, which bound the
@@ -82,7 +82,7 @@ class _LexLimit(Exception):
 @functools.lru_cache(maxsize=1)
 def _lark() -> Lark:
     grammar = resources.files("resdsl.grammars").joinpath("arch.lark").read_text("utf-8")
-    return Lark(grammar, parser="lalr", lexer="contextual", postlex=_NewlinesInsideBrackets(),
+    return Lark(grammar, parser="lalr", lexer="contextual", postlex=_BracketLayoutAndLimits(),
                 propagate_positions=True, maybe_placeholders=True, cache=True)
 
 
