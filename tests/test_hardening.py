@@ -58,10 +58,12 @@ def test_a_billion_repeats_is_refused_before_expansion(cli, write_arch):
 def test_the_layers_limit_can_be_lowered_and_raised(cli):
     resnet152 = ARCHS / "resnet152.arch"
     assert_limit(error_of(cli, "flops", resnet152, "--limit", "layers=100"), "E605", "layers")
-    deep = ["--set", "n=3400"]  # 20,402 layers: over the default of 20,000
-    assert_limit(error_of(cli, "flops", ARCHS / "cifar-resnet.arch", *deep), "E605", "layers")
-    code, out, _ = cli("flops", ARCHS / "cifar-resnet.arch", *deep, "--limit", "layers=21000")
-    assert code == 0 and "cifar-resnet[n=3400]" in out
+    deep = ["--set", "n=3334"]  # 6n + 2 = 20,006 layers: just over the default of 20,000
+    err = error_of(cli, "flops", ARCHS / "cifar-resnet.arch", *deep)
+    assert "expands into 20,006 layers" in err
+    assert_limit(err, "E605", "layers")
+    code, out, _ = cli("flops", ARCHS / "cifar-resnet.arch", *deep, "--limit", "layers=20006")
+    assert code == 0 and "cifar-resnet[n=3334]" in out
     with resdsl.limits(layers=100), pytest.raises(resdsl.ResdslError) as error:
         resdsl.count(resnet152)
     assert error.value.code == "E605"

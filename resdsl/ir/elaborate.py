@@ -84,7 +84,8 @@ def _within_layer_limit(stages) -> None:
     """Refuse, before any node exists, a network that would expand into more layers than
     the `layers` limit (a repeat of 10^9 would otherwise fill memory with graph nodes)."""
     layers = [layer for _, stage_layers in stages for layer in stage_layers]
-    total = sum(layer.repeat * len(layer.body) if layer.op == "block" else 1 for layer in layers)
+    total = sum(layer.repeat * len(layer.body) if layer.op == "block" else int(layer.op in WEIGHTED)
+                for layer in layers)
     if total > safety.current().layers:
         largest = max(layers, key=lambda layer: layer.repeat * max(len(layer.body), 1))
         raise safety.exceeded("layers", f"the network expands into {total:,} layers", largest.span,
