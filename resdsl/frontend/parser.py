@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 from importlib import resources
 
 from lark import Lark, Token, Transformer, v_args
@@ -113,8 +114,9 @@ def parse(text: str, path: str) -> ast.ArchFile:
 
 
 def _with_source(error: ResdslError, text: str) -> ResdslError:
-    """The same error, holding the text it points into (for the caret line)."""
-    return ResdslError(error.message, error.span, error.hint, text, code=error.code)
+    """The same error, now holding the text it points into (for the caret line)."""
+    error.diagnostic = replace(error.diagnostic, source=text)
+    return error
 
 
 def _token_span(token: Token, path: str) -> Span:

@@ -66,7 +66,7 @@ def _resolved(path: str) -> str:
     try:
         return str(Path(path).resolve())
     except (OSError, RuntimeError, ValueError):
-        return os.path.abspath(path.replace("\x00", "\\0"))
+        return os.path.abspath(path)
 
 
 def _load(path: str, chain: tuple[str, ...]) -> NetworkSpec:
