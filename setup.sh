@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
-# Install resdsl and what its tests need: graphviz's `dot` (a system package, for
-# `resdsl render`) when it is missing, then the Python packages.
+# Set up resdsl in ./.venv, a virtual environment that sees no Python package installed
+# elsewhere: graphviz's `dot` (a system package, for `resdsl render`) and Python's venv
+# module when they are missing, then resdsl with what its tests need. Running it again
+# only adds what is missing.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-if ! command -v dot >/dev/null 2>&1; then
+system_install() {  # DEBIAN_PACKAGE BREW_FORMULA
   if command -v apt-get >/dev/null 2>&1; then
-    sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
     export DEBIAN_FRONTEND=noninteractive
     $sudo apt-get update -qq
-    $sudo apt-get install -y -qq graphviz >/dev/null
+    $sudo apt-get install -y -qq "$1" >/dev/null
   elif command -v brew >/dev/null 2>&1; then
-    brew install graphviz
+    brew install "$2"
   else
-    echo "setup.sh: install graphviz (https://graphviz.org/download/) for resdsl render" >&2
+    echo "setup.sh: please install $1 with your system's package manager" >&2
+    return 1
   fi
-fi
+}
 
-python3 -m pip install -q -e '.[test]'
+command -v dot >/dev/null 2>&1 || system_install graphviz graphviz ||
+  echo "setup.sh: without graphviz, resdsl render writes .dot files only" >&2
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv 2>/dev/null || { system_install python3-venv python && python3 -m venv .venv; }
+fi
+.venv/bin/python -m pip install -q -e '.[test]'

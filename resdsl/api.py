@@ -5,22 +5,28 @@ Nothing here imports torch; `resdsl.load` (the torch backend) is separate.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import networkx as nx
 
-from resdsl import safety
+from resdsl import bundled, safety
 from resdsl.backends.summary import NetworkSummary, summarize
-from resdsl.errors import Span
+from resdsl.errors import ResdslWarning, Span
 from resdsl.frontend.resolve import load_spec
 from resdsl.ir.elaborate import elaborate
 from resdsl.passes.pipeline import run_pipeline
 
 
 def build(path: str, dump_to: Callable[[str], None] | None = None, **params) -> nx.DiGraph:
-    """Parse, elaborate and run every pass. `params` override parameters and settings as
-    `--set` does (`build("archs/cifar-resnet.arch", n=18)`)."""
-    return run_pipeline(elaborate(load_spec(str(path)), params), dump_to)
+    """Parse, elaborate and run every pass. `path` is an .arch file or the name of a
+    bundled network (`resnet50`); `params` override parameters and settings as `--set`
+    does (`build("archs/cifar-resnet.arch", n=18)`). Warnings (W1xx) are issued as
+    `ResdslWarning`s and kept in `graph.graph["warnings"]`."""
+    graph = run_pipeline(elaborate(load_spec(bundled.find_arch(str(path))), params), dump_to)
+    for diagnostic in graph.graph["warnings"]:
+        warnings.warn(ResdslWarning(diagnostic), stacklevel=2)
+    return graph
 
 
 def count(path: str, **params) -> NetworkSummary:
@@ -28,8 +34,8 @@ def count(path: str, **params) -> NetworkSummary:
     return summarize(build(path, **params))
 
 
-FIGURE_3 = (("vgg19.arch", "VGG-19"), ("plain34.arch", "34-layer plain"),
-            ("resnet34.arch", "34-layer residual"))
+FIGURE_3 = (("vgg19", "VGG-19"), ("plain34", "34-layer plain"),
+            ("resnet34", "34-layer residual"))
 
 
 def render(*paths: str, titles: list[str] | None = None, collapse: bool = False,
@@ -40,7 +46,8 @@ def render(*paths: str, titles: list[str] | None = None, collapse: bool = False,
     from resdsl.backends.figure.layout import layout
 
     if not paths:
-        paths = tuple(str(archs_folder() / name) for name, _ in FIGURE_3)
+        archs = bundled.bundled_archs()
+        paths = tuple(str(archs[name]) for name, _ in FIGURE_3)
         titles = titles or [title for _, title in FIGURE_3]
     titles = list(titles or [None] * len(paths))
     if len(titles) != len(paths):
@@ -64,9 +71,3 @@ def _within_box_limit(columns, paths, collapse: bool) -> None:
             hint="" if collapse else "--collapse draws each run of identical units as one box",
             code="E607")
 
-
-def archs_folder():
-    """The networks that ship with resdsl (the repository's `archs/`)."""
-    from importlib.resources import files
-
-    return files("resdsl.archs")

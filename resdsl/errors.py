@@ -48,6 +48,8 @@ CODES = {
     "E501": "a layer does not fit its input's shape",
     "E502": "the output-size column disagrees with the layers",
     "E503": "a block's output and its shortcut differ",
+    "E504": "the output-size column implies a stride other than 1 or 2",
+    "E505": "a conv's padding is as large as its kernel",
     # limits (each names the limit; `--limit NAME=VALUE` raises it)
     "E601": "file larger than the `file_size` limit",
     "E602": "brackets nested deeper than the `nesting` limit",
@@ -66,11 +68,14 @@ CODES = {
     "E705": "a state dict that does not fit the module",
     "E706": "training data that is missing or unreadable",
     "E707": "a training setting that cannot work (batch, steps, resume)",
+    "E708": "an optional package that the command needs is not installed",
     # bugs in resdsl itself
     "E901": "internal error: an invariant of the IR is broken",
     # warnings
     "W101": "a block that is defined but never used",
     "W102": "a parameter that is declared but never used",
+    "W103": "a stride larger than its kernel skips input pixels",
+    "W104": "a column that halves the map without widening the units, or the reverse",
 }
 
 
@@ -169,6 +174,15 @@ class ResdslError(Exception):
 
     def format(self) -> str:
         return self.diagnostic.format()
+
+
+class ResdslWarning(UserWarning):
+    """A warning diagnostic (W1xx). It goes through Python's `warnings`, so that scripts
+    and notebooks see it too; the command line prints it as a compiler does."""
+
+    def __init__(self, diagnostic: Diagnostic):
+        super().__init__(diagnostic.format())
+        self.diagnostic = diagnostic
 
 
 def did_you_mean(word: str, choices) -> str | None:

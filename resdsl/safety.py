@@ -110,6 +110,17 @@ def whole_number(digits: str, span: Span | None, what: str = "this number") -> i
     return check_number(int(digits), span, what)
 
 
+def format_limits() -> str:
+    """The table that `resdsl limits` prints: each limit, its default, what it bounds."""
+    rows = [f"  {'limit':<13} {'default':>17}  bounds"]
+    for name, what in DESCRIPTIONS.items():
+        default = getattr(Limits(), name)
+        shown = ("free memory" if default is None else format_bytes(default)
+                 if name in _BYTES else f"{default:,}")
+        rows.append(f"  {name:<13} {shown:>17}  {what}")
+    return "\n".join(rows)
+
+
 def format_bytes(count: int) -> str:
     for unit, size in (("PiB", 2**50), ("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20),
                        ("KiB", 2**10)):

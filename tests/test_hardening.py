@@ -338,9 +338,12 @@ def test_warnings_print_with_the_check_report(cli, write_arch):
     assert err.startswith(f"{path}:4:1: warning[W101]: block 'b' is defined but never used")
 
 
-def test_the_limit_table_in_help_lists_every_limit(cli):
+def test_the_limit_table_lives_in_resdsl_limits_alone(cli):
     from resdsl.safety import DESCRIPTIONS
 
-    code, out, _ = cli("flops", "--help")
-    assert code == 0
+    code, out, _ = cli("limits")
+    assert code == 0 and "1,000,000,000,000" in out and "20,000" in out
     assert all(f"  {name} " in out for name in DESCRIPTIONS)
+    for command in ("flops", "check", "compile", "render", "train"):
+        _, help_text, _ = cli(command, "--help")
+        assert "resdsl limits" in help_text and "  figure_boxes " not in help_text

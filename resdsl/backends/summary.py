@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass
 
 import networkx as nx
 
+from resdsl.ir.graph import unit_convs
+
 CONVENTION = ("macs: multiply-adds of conv and fc layers (the paper's 'FLOPs'); "
               "flops: 2 x macs; other_ops: element ops of BN, ReLU, add and pooling; "
               "params: conv and fc weights and biases, and BN's affine scale and shift")
@@ -25,7 +27,7 @@ class NetworkSummary:
     network: str
     file: str
     shortcut: str
-    stride_on: str
+    stride_on: str | None  # where bottlenecks put their stride; None without bottlenecks
     input: list[int]
     output: list[int]
     layers: int  # weighted layers as the paper counts them: conv and fc, not projections
@@ -37,6 +39,12 @@ class NetworkSummary:
 
     def to_dict(self) -> dict:
         return {"convention": CONVENTION, **asdict(self)}
+
+    def _repr_html_(self) -> str:
+        """The stage table, when a notebook shows a summary."""
+        from resdsl.backends.table import format_html
+
+        return format_html(self)
 
 
 def summarize(graph: nx.DiGraph) -> NetworkSummary:
@@ -57,8 +65,18 @@ def summarize(graph: nx.DiGraph) -> NetworkSummary:
     macs = sum(s.macs for s in rows)
     return NetworkSummary(
         network=graph.graph["name"], file=graph.graph["file"], shortcut=config.shortcut or "none",
-        stride_on=config.stride_on, input=ends["input"], output=ends["output"],
+        stride_on=config.stride_on if _has_bottleneck(graph) else None, input=ends["input"], output=ends["output"],
         layers=sum(1 for n, op in graph.nodes(data="op")
                    if op in ("conv", "fc") and ".shortcut." not in n),
         params=sum(s.params for s in rows), macs=macs, flops=2 * macs,
         other_ops=sum(s.other_ops for s in rows), stages=rows)
+
+
+def _has_bottleneck(graph: nx.DiGraph) -> bool:
+    """Whether `stride_on` matters: a unit whose first conv is a 1x1 before a larger one."""
+    units = {unit for _, unit in graph.nodes(data="unit") if unit is not None}
+    for unit in units:
+        kernels = [graph.nodes[conv]["kernel"] for conv in unit_convs(graph, unit)]
+        if kernels[0] == 1 and max(kernels) > 1:
+            return True
+    return False

@@ -1,6 +1,9 @@
-"""Table 1 as text: a row per stage, a column pair per network, units in the headers."""
+"""Table 1 as text: a row per stage, a column pair per network, units in the headers;
+and one network's column as HTML, for notebooks."""
 
 from __future__ import annotations
+
+from html import escape
 
 from resdsl.backends.summary import NetworkSummary, StageSummary
 from resdsl.ir.ops import format_shape, spatial
@@ -53,14 +56,31 @@ def format_table(summaries: list[NetworkSummary], metric: str = "macs") -> str:
 
     lines = [f"{label}: {meaning}; G = 10^9, M = 10^6, K = 10^3",
              "params: conv and fc weights and biases, and BN's affine scale and shift", ""]
-    lines += _align(rows)
+    lines += align(rows)
     lines += ["", "exact counts:"]
     width = max(len(net.network) for net in summaries)
     for net in summaries:
+        stride = f"stride on {net.stride_on}, " if net.stride_on else ""
         lines.append(f"  {net.network:<{width}}  {net.params:>14,} params  "
                      f"{work(net, metric):>16,} {label}  (shortcut {net.shortcut}, "
-                     f"stride on {net.stride_on}, {net.file})")
+                     f"{stride}{net.file})")
     return "\n".join(lines)
+
+
+def format_html(net: NetworkSummary) -> str:
+    """One network's stages, params and MACs as an HTML table (a notebook shows it)."""
+    cell = '<td style="text-align:right">{}</td>'.format
+    rows = "".join(f"<tr><td>{escape(s.name)}</td>{cell(format_shape(s.output))}"
+                   f"{cell(f'{s.params:,}')}{cell(f'{s.macs:,}')}</tr>" for s in net.stages)
+    total = (f"<tr><th>total</th>{cell(format_shape(net.output))}{cell(f'{net.params:,}')}"
+             f"{cell(f'{net.macs:,}')}</tr>")
+    stride = f", stride on {net.stride_on}" if net.stride_on else ""
+    return (f"<table><caption>{escape(net.network)} ({escape(net.file)}): input "
+            f"{format_shape(net.input)}, shortcut {net.shortcut}{stride}, {net.layers} layers"
+            "</caption><thead><tr><th>stage</th><th>output (CxHxW)</th><th>params</th>"
+            f"<th>MACs</th></tr></thead><tbody>{rows}{total}</tbody></table>"
+            f"<p><small>MACs: {METRICS['macs'][1]}; params: conv and fc weights and biases, "
+            "and BN's affine scale and shift</small></p>")
 
 
 def _stage_names(summaries: list[NetworkSummary]) -> list[str]:
@@ -75,7 +95,7 @@ def _stage_names(summaries: list[NetworkSummary]) -> list[str]:
     return names
 
 
-def _align(rows: list[list[str]]) -> list[str]:
+def align(rows: list[list[str]]) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     out = []
     for row in rows:

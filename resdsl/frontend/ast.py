@@ -101,6 +101,7 @@ class Stage:
     size: tuple[int, ...] | None  # the output-size column, e.g. (56, 56)
     terms: tuple[Term, ...]
     span: Span
+    size_span: Span | None = None  # where the column is written
 
 
 @dataclass(frozen=True)

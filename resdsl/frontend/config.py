@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from resdsl.errors import ResdslError, Span, did_you_mean
+from resdsl.frontend import ast
 from resdsl.frontend.evaluate import Number, evaluate
 from resdsl.safety import check_number, whole_number
 from resdsl.frontend.resolve import NetworkSpec
@@ -27,6 +28,9 @@ class Config:
     bn: bool
     classes: int
     input_span: Span | None = None  # where `input` was written, for the input node
+    # The input the file declares: its output-size columns are read at this size, even
+    # when `--set input=` runs the network on another (None: the file declares none).
+    written_input: tuple[int, int, int] | None = None
 
 
 def _input(text: str) -> tuple[int, int, int]:
@@ -116,10 +120,20 @@ def resolve_config(spec: NetworkSpec, overrides: Mapping[str, object]) -> Config
     if values["input"] is None:
         raise ResdslError("the network has no input size", spec.span,
                           hint="add a line such as `input 3x224x224`", code="E401")
+    written = spec.settings.get("input")
     return Config(input_shape=values["input"], shortcut=values["shortcut"],
                   stride_on=values["stride_on"], bias=values["bias"], bn=values["bn"],
-                  classes=values["classes"],
-                  input_span=getattr(spec.settings.get("input"), "span", None))
+                  classes=values["classes"], input_span=getattr(written, "span", None),
+                  written_input=_written_input(written))
+
+
+def _written_input(written: ast.Setting | None) -> tuple[int, int, int] | None:
+    """The file's own input size; None when it writes none, or writes one that `--set`
+    replaced before it was ever read (an unreadable one is then not the file's error)."""
+    try:
+        return _input(written.value) if written is not None else None
+    except ValueError:
+        return None
 
 
 def parameter_values(spec: NetworkSpec, overrides: Mapping[str, object],

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import functools
 from dataclasses import replace
-from importlib import resources
 
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 from lark.lexer import PatternStr
 
-from resdsl import safety
+from resdsl import bundled, safety
 from resdsl.errors import ResdslError, Span, did_you_mean
 from resdsl.frontend import ast
 
@@ -82,7 +81,7 @@ class _LexLimit(Exception):
 
 @functools.lru_cache(maxsize=1)
 def _lark() -> Lark:
-    grammar = resources.files("resdsl.grammars").joinpath("arch.lark").read_text("utf-8")
+    grammar = bundled.folder("grammars").joinpath("arch.lark").read_text("utf-8")
     return Lark(grammar, parser="lalr", lexer="contextual", postlex=_BracketLayoutAndLimits(),
                 propagate_positions=True, maybe_placeholders=True, cache=True)
 
@@ -294,8 +293,10 @@ class _ToAst(Transformer):
     @v_args(meta=True)
     def stage(self, meta, children):
         name, size, terms = children
-        return ast.Stage(str(name), _dims(size, self.path) if size is not None else None,
-                         terms or (), self._span(meta))
+        written = size is not None
+        return ast.Stage(str(name), _dims(size, self.path) if written else None,
+                         terms or (), self._span(meta),
+                         _token_span(size, self.path) if written else None)
 
     @v_args(meta=True)
     def continuation(self, meta, children):

@@ -8,7 +8,7 @@ place (new stages are appended). So plain-34 is ResNet-34 plus `shortcut none`.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from resdsl import safety
@@ -121,8 +121,7 @@ def _merge(spec: NetworkSpec, arch: ast.ArchFile) -> None:
                 raise ResdslError("these layers belong to no stage", statement.span,
                                   hint="start the line with a stage name, e.g. "
                                        "`conv1 112x112 : 7x7, 64, /2`", code="E404")
-            current = ast.Stage(current.name, current.size, current.terms + statement.terms,
-                                current.span)
+            current = replace(current, terms=current.terms + statement.terms)
             spec.stages[stage_index[current.name]] = current
             continue
         if isinstance(statement, ast.Stage):

@@ -58,7 +58,8 @@ def elaborate(spec: NetworkSpec, overrides: Mapping[str, object] | None = None) 
     _within_layer_limit(stages)
     graph = nx.DiGraph(name=_display_name(spec.name, overrides), file=spec.path,
                        config=config, params=env, warnings=unused_definitions(spec),
-                       stages=[{"name": s.name, "size": s.size, "span": s.span} for s, _ in stages])
+                       stages=[{"name": s.name, "size": s.size, "span": s.span,
+                                "size_span": s.size_span or s.span} for s, _ in stages])
     _emit(graph, stages, config)
     return graph
 

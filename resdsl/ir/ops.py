@@ -17,6 +17,10 @@ Shape = tuple[int, ...]
 class ShapeError(ValueError):
     """An op cannot take the shape it is given; the calling pass adds the span."""
 
+    def __init__(self, message: str, code: str = "E501"):
+        super().__init__(message)
+        self.code = code
+
 
 def conv_size(size: int, kernel: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - kernel) // stride + 1
@@ -75,6 +79,9 @@ def output_shape(a: Mapping, inputs: Sequence[Shape]) -> Shape:
         c = _feature_map(op, x)[0]
         if c % a["groups"]:
             raise ShapeError(f"{c} input channels do not split into {a['groups']} groups")
+        if a["padding"] >= a["kernel"]:
+            raise ShapeError(f"padding {a['padding']} on a {a['kernel']}x{a['kernel']} conv "
+                             "gives output rows and columns that see only zeros", "E505")
         return (a["out_channels"], *_window(op, x, a["kernel"], a["stride"], a["padding"]))
     if op in ("maxpool", "avgpool"):
         if a["global"]:
@@ -97,6 +104,21 @@ def output_shape(a: Mapping, inputs: Sequence[Shape]) -> Shape:
     if op == "bn":
         _feature_map(op, x)
     return x  # bn, relu, dropout, softmax, add (its first input), output
+
+
+def skipped_pixels(a: Mapping, inputs: Sequence[Shape]) -> str | None:
+    """Why a window's stride is almost surely a slip, or None: a stride larger than the
+    kernel never reads some input pixels. The paper's one such stride, /2 on a 1x1 conv
+    (its v1 bottlenecks and projections), is taken as meant."""
+    if a["op"] not in ("conv", "maxpool", "avgpool") or a.get("global"):
+        return None
+    stride, kernel = a["stride"], a["kernel"]
+    if stride <= max(kernel, 2):
+        return None
+    h, w = spatial(inputs[0])
+    larger = f", and is larger than its {h}x{w} input" if stride > max(h, w) else ""
+    return (f"stride {stride} on a {kernel}x{kernel} {a['op']} never reads {stride - kernel} "
+            f"of every {stride} rows and columns{larger}")
 
 
 def params(a: Mapping, inputs: Sequence[Shape], out: Shape) -> int:

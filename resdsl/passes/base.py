@@ -19,4 +19,4 @@ class Pass:
 
 def located(graph: nx.DiGraph, node: str, error: ShapeError) -> ResdslError:
     """Re-raise an op's shape complaint at the text the node came from."""
-    return ResdslError(f"{node}: {error}", graph.nodes[node].get("span"), code="E501")
+    return ResdslError(f"{node}: {error}", graph.nodes[node].get("span"), code=error.code)

@@ -4,21 +4,29 @@ from __future__ import annotations
 
 import networkx as nx
 
-from resdsl.ir.ops import ShapeError, output_shape
+from resdsl.errors import Diagnostic
+from resdsl.ir.ops import ShapeError, output_shape, skipped_pixels
 from resdsl.ir.graph import input_shapes
 from resdsl.passes.base import Pass, located
 
 
 class InferShapes(Pass):
     """An add takes the shape of its first input (the residual branch); whether the
-    shortcut agrees is for `insert_shortcuts` to arrange and `verify` to check."""
+    shortcut agrees is for `insert_shortcuts` to arrange and `verify` to check. A stride
+    that skips input pixels gets a warning (W103) at its layer."""
 
     name = "infer_shapes"
 
     def apply(self, graph: nx.DiGraph) -> None:
         for node in nx.topological_sort(graph):
-            attrs = graph.nodes[node]
+            attrs, inputs = graph.nodes[node], input_shapes(graph, node)
             try:
-                attrs["shape"] = output_shape(attrs, input_shapes(graph, node))
+                attrs["shape"] = output_shape(attrs, inputs)
             except ShapeError as error:
                 raise located(graph, node, error) from None
+            slip = skipped_pixels(attrs, inputs)
+            if slip:
+                graph.graph["warnings"].append(Diagnostic(
+                    "W103", f"{node}: {slip}", attrs["span"], severity="warning",
+                    hint=f"the paper's strides are 1 and 2; if /{attrs['stride']} is meant, "
+                         "this warning can be ignored"))

@@ -1,16 +1,23 @@
-"""Check the output-size column, and let it imply a stage's stride where none is written.
+"""Read the output-size column: check it, and let it imply a stage's stride where none is
+written.
 
 `conv3_x 28x28 : [3x3, 128; 3x3, 128] x 4` after a 56x56 stage needs a stride of 2; the
 paper puts it on the stage's first unit (conv3_1). When a stage writes no stride, the
 stride of its first strided layer is found by search (output size falls as stride rises);
 when it writes one, the column is only checked.
+
+The columns are read at the input size the file declares, so `--set input=` runs the
+same strides on another size. A column that implies a stride other than 1 or 2 is almost
+surely a typo (no network of the paper has one) and is an error; a column that breaks
+the paper's rule "if the feature map size is halved, the number of filters is doubled"
+(sec. 3.1) for a stage of units gets a warning. Writing the stride says it is meant.
 """
 
 from __future__ import annotations
 
 import networkx as nx
 
-from resdsl.errors import ResdslError
+from resdsl.errors import Diagnostic, ResdslError
 from resdsl.ir.ops import ShapeError, format_shape, output_shape, spatial
 from resdsl.passes.base import Pass, located
 
@@ -21,28 +28,40 @@ class ResolveStrides(Pass):
     name = "resolve_strides"
 
     def apply(self, graph: nx.DiGraph) -> None:
+        config = graph.graph["config"]
         chain = list(nx.topological_sort(graph))
-        shape = graph.nodes[chain[0]]["shape"]
+        shape = config.written_input or config.input_shape
         by_stage: dict[str, list[str]] = {}
         for node in chain[1:]:
             by_stage.setdefault(graph.nodes[node]["stage"], []).append(node)
+        before = _Before(graph)
         for stage in graph.graph["stages"]:
             nodes = by_stage.get(stage["name"], [])
             try:
-                shape = self._resolve(graph, stage, nodes, shape)
+                implied = self._imply(graph, stage, nodes, shape)
+                out = self._check(graph, stage, nodes, shape)
             except ResdslError as error:
                 if stage is not graph.graph["stages"][0] or error.code != "E502":
                     raise
                 raise _blame_the_input_too(error, graph) from None
+            if implied is not None:
+                _judge(graph, stage, implied, shape, before)
+            before.passed(stage, nodes)
+            shape = out
 
-    def _resolve(self, graph, stage, nodes, shape):
-        want = stage["size"]
-        if want is not None and not any(graph.nodes[n].get("stride_explicit") for n in nodes):
-            first = next((n for n in nodes if graph.nodes[n]["op"] in _STRIDED
-                          and not graph.nodes[n].get("global")), None)
-            if first is not None:
-                graph.nodes[first]["stride"] = self._search(graph, stage, nodes, shape, first)
-        out = _run(graph, nodes, shape)
+    def _imply(self, graph, stage, nodes, shape) -> str | None:
+        """Give the stage's first strided layer the stride its column implies; that
+        layer, or None when the stage writes a stride or no column."""
+        if stage["size"] is None or any(graph.nodes[n].get("stride_explicit") for n in nodes):
+            return None
+        first = next((n for n in nodes if graph.nodes[n]["op"] in _STRIDED
+                      and not graph.nodes[n].get("global")), None)
+        if first is not None:
+            graph.nodes[first]["stride"] = self._search(graph, stage, nodes, shape, first)
+        return first
+
+    def _check(self, graph, stage, nodes, shape):
+        want, out = stage["size"], _run(graph, nodes, shape)
         if want is not None and not _matches(out, want):
             raise ResdslError(
                 f"stage {stage['name']} is annotated {format_shape(want)} but its layers give "
@@ -71,13 +90,68 @@ class ResolveStrides(Pass):
                           hint=f"{near}; fix the output-size column", code="E502")
 
 
+class _Before:
+    """What the stages so far left behind, for judging the next column: where the map
+    came from (the stage before, or the input) and the width of the last unit."""
+
+    def __init__(self, graph):
+        self.graph = graph
+        span = graph.graph["config"].input_span
+        self.origin = f"the input (line {span.line})" if span else "the input"
+        self.unit_width: int | None = None
+
+    def passed(self, stage, nodes) -> None:
+        self.origin = f"{stage['name']} (line {stage['span'].line})"
+        blocks = [n for n in nodes if self.graph.nodes[n]["op"] == "block"]
+        if blocks:
+            self.unit_width = self.graph.nodes[blocks[-1]]["body"][0][1]
+
+
+def _judge(graph, stage, node, shape, before: _Before) -> None:
+    """Refuse an implied stride other than 1 or 2; warn where the column halves the map
+    without widening the units, or widens them without halving the map."""
+    attrs, size = graph.nodes[node], format_shape(stage["size"][-2:])
+    stride, came = attrs["stride"], f"{before.origin} ends at {format_shape(spatial(shape))}"
+    if stride > 2:
+        attrs["stride"] = 2
+        halved = format_shape(spatial(_run(graph, [node], shape, lenient=True)))
+        attrs["stride"] = stride
+        raise ResdslError(
+            f"the output-size column {size} implies stride {stride} for {_what(graph, node)}",
+            stage["size_span"],
+            hint=f"{came}, and stride 2 would give {halved}: if one of these columns is a "
+                 f"typo, fix it; if stride {stride} is meant, write `/{stride}` after the layer",
+            code="E504")
+    if attrs["op"] != "block":
+        return
+    width, was = attrs["body"][0][1], before.unit_width
+    if stride == 2 and width <= (was if was is not None else shape[0]):
+        message = (f"{stage['name']}'s column halves the map to {size} but its units stay "
+                   f"{width} wide")
+    elif stride == 1 and was is not None and width > was:
+        message = (f"{stage['name']}'s units widen from {was} to {width} but its column "
+                   f"keeps the map at {size}")
+    else:
+        return
+    graph.graph["warnings"].append(Diagnostic(
+        "W104", message + "; the paper doubles the width where it halves the map (sec. 3.1)",
+        stage["size_span"], severity="warning",
+        hint=f"{came}: if a column is a typo, fix it; if the stride {stride} is meant, "
+             f"write `/{stride}` after the block"))
+
+
+def _what(graph, node) -> str:
+    attrs = graph.nodes[node]
+    return f"the first unit of {attrs['stage']}" if attrs["op"] == "block" else node
+
+
 def _run(graph, nodes, shape, lenient=False):
     """The shape after a stage's chain of nodes, starting from `shape`."""
     for node in nodes:
         try:
             shape = output_shape(graph.nodes[node], [shape])
         except ShapeError as error:
-            if lenient:
+            if lenient and error.code == "E501":  # this stride leaves no output
                 return (0, 0, 0)
             raise located(graph, node, error) from None
     return shape
@@ -92,7 +166,8 @@ def _matches(shape, want) -> bool:
 def _blame_the_input_too(error: ResdslError, graph) -> ResdslError:
     """The first stage's size follows from the input's, so a typo in `input` shows up
     there: say where the input was declared."""
-    attrs = graph.nodes["input"]
+    attrs, config = graph.nodes["input"], graph.graph["config"]
     where = f" at line {attrs['span'].line}" if attrs["span"].line >= 1 else ""
-    hint = f"the input is {format_shape(attrs['shape'])}{where}; {error.hint}"
+    shape = config.written_input or config.input_shape
+    hint = f"the input is {format_shape(shape)}{where}; {error.hint}"
     return ResdslError(error.message, error.span, hint=hint, code=error.code)

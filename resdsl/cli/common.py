@@ -1,0 +1,59 @@
+"""What every subcommand shares: its declaration, argument types, and where results go."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+EXIT_INPUT, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 1, 2, 3, 130
+
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand, declared once: the CLI builds its parser and dispatches from these."""
+
+    name: str
+    help: str  # one line, for `resdsl --help`
+    description: str  # a paragraph, for `resdsl NAME --help`
+    examples: tuple[str, ...]
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+    network_options: bool = True  # takes --set, --limit and --dump-ir
+
+
+def build(path: str, args: argparse.Namespace):
+    """The verified graph of one file under the command's --set and --dump-ir."""
+    from resdsl.api import build as build_graph
+
+    dump_to = (lambda text: print(text, file=sys.stderr)) if args.dump_ir else None
+    return build_graph(path, dump_to=dump_to, **dict(args.overrides))
+
+
+def emit(text: str, output: str | None) -> None:
+    """A command's result: to stdout, or written whole to `output`."""
+    if output:
+        from resdsl.output import write_atomic
+
+        write_atomic(output, text)
+        print(f"wrote {output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+
+
+def override(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, as in n=18, not {text!r}")
+    return key.strip(), value.strip()
+
+
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, not {text!r}")
+    return value
