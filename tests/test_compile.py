@@ -115,7 +115,9 @@ def test_check_on_cpu_reports_shapes_params_and_memory(cli):
     assert "cifar-resnet on cpu, batch 3" in out
     assert "conv3_x      3x32x16x16" in out
     assert "params       269,722 (static count 269,722)" in out
-    assert "peak memory" in out and "MiB" in out and out.rstrip().endswith("ok")
+    assert "memory       estimated 6.6 MiB (weights 1.0 MiB" in out and "from the IR" in out
+    assert "measured " in out and "rise in this process's peak resident memory" in out
+    assert out.rstrip().endswith("ok")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
@@ -154,3 +156,40 @@ def test_fold_bn_source_takes_trained_weights(tmp_path):
     assert "nn.BatchNorm2d(" not in text
     assert "def from_unfolded(cls, state_dict)" in text
     assert '("conv2_x.0.conv1", "conv2_x.0.bn1"),' in text
+
+
+def test_compile_writes_an_onnx_model_that_onnxruntime_runs(cli, tmp_path):
+    """`-o model.onnx`: the same weights as `resdsl.load` under the same seed, any batch
+    size, outputs equal to torch's in eval mode."""
+    ort = pytest.importorskip("onnxruntime")
+    path = tmp_path / "model.onnx"
+    torch.manual_seed(0)
+    code, out, err = cli("compile", ARCHS / "cifar-resnet.arch", "--set", "n=1", "-o", path)
+    assert code == 0 and out == "" and f"wrote {path}: ONNX opset 18" in err
+    torch.manual_seed(0)
+    model = resdsl.load(ARCHS / "cifar-resnet.arch", n=1).eval()
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [(i.name, i.shape) for i in session.get_inputs()] == [("image", ["batch", 3, 32, 32])]
+    x = torch.randn(3, 3, 32, 32)
+    (logits,) = session.run(["logits"], {"image": x.numpy()})
+    with torch.no_grad():
+        torch.testing.assert_close(torch.from_numpy(logits), model(x), rtol=1e-4, atol=1e-4)
+
+
+def test_onnx_without_its_packages_is_a_clear_error(tmp_path):
+    """As on a machine without the `onnx` extra: the import fails, the error says what to
+    install, and no file is left behind."""
+    script = ("import sys; sys.modules['onnxscript'] = None\n"
+              "from resdsl.cli import main\n"
+              "sys.exit(main(['compile', 'resnet18', '-o', sys.argv[1]]))\n")
+    path = tmp_path / "model.onnx"
+    proc = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True,
+                          text=True)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "error[E708]: writing ONNX needs the 'onnxscript' package" in proc.stderr
+    assert "pip install 'resdsl[onnx]'" in proc.stderr and list(tmp_path.iterdir()) == []
+
+
+def test_compile_refuses_an_output_format_it_cannot_tell(cli, tmp_path):
+    code, _, err = cli("compile", "resnet18", "-o", tmp_path / "model.h5")
+    assert code == 2 and "use .py (PyTorch source) or .onnx" in err

@@ -61,7 +61,11 @@ def test_collapse_folds_repeated_units():
     column = _column("resnet152.arch", collapse=True)
     groups = [b for b in column.boxes if b.op == "group"]
     assert [g.repeat for g in groups] == [3, 8, 36, 3]
-    assert groups[2].label == "1x1 conv, 256, /2\n3x3 conv, 256\n1x1 conv, 1024\n× 36"
+    assert groups[2].label == ("1x1 conv, 256\n3x3 conv, 256\n1x1 conv, 1024\n"
+                               "×36 blocks, first /2 on the 1x1")
+    v15 = [b for b in _column("resnet152-v1.5.arch", collapse=True).boxes if b.op == "group"]
+    assert v15[2].label.endswith("×36 blocks, first /2 on the 3x3")
+    assert v15[0].label.endswith("×3 blocks")  # conv2_x: the maxpool strides, not a unit
     assert column.layers == 152 and len(column.arcs) == 4
     assert all(ids_differ == 1 for ids_differ in _spans(column))
     big = _column("cifar-resnet.arch", collapse=True, n=200)

@@ -65,8 +65,8 @@ def _compile(args) -> int:
 
     device = resolve_device(args.device)
     need = memory.require(graph, device, batch=args.batch)
-    model = getattr(import_source(text), plan.class_name)()
-    report = check(model, plan, device, args.batch, need.describe())
+    report = check(getattr(import_source(text), plan.class_name), plan, device, args.batch,
+                   need.describe())
     print(report.format())
     return 0 if report.ok else EXIT_INTERNAL
 

@@ -136,8 +136,8 @@ def _judge(graph, stage, node, shape, before: _Before) -> None:
     graph.graph["warnings"].append(Diagnostic(
         "W104", message + "; the paper doubles the width where it halves the map (sec. 3.1)",
         stage["size_span"], severity="warning",
-        hint=f"{came}: if a column is a typo, fix it; if the stride {stride} is meant, "
-             f"write `/{stride}` after the block"))
+        hint=f"{came}: if this column, the one before or a width is a typo, fix it; if "
+             f"the stride {stride} is meant, write `/{stride}` after the block"))
 
 
 def _what(graph, node) -> str:

@@ -89,8 +89,8 @@ def _units(graph: nx.DiGraph) -> list[str]:
                               if graph.nodes[n].get("unit") is not None))
 
 
-def _label(a: dict) -> str:
-    stride = f", /{a['stride']}" if a.get("stride", 1) > 1 else ""
+def _label(a: dict, with_stride: bool = True) -> str:
+    stride = f", /{a['stride']}" if with_stride and a.get("stride", 1) > 1 else ""
     if a["op"] == "conv":
         return f"{a['kernel']}x{a['kernel']} conv, {a['out_channels']}{stride}"
     if a["op"] == "fc":
@@ -121,9 +121,17 @@ def _runs(graph: nx.DiGraph, units: list[str]) -> list[list[str]]:
 
 
 def _group_box(graph: nx.DiGraph, box_id: str, run: list[str]) -> Box:
+    """A run of units as one box: their convs, then how many blocks and, since only the
+    first of them strides, where its stride is ("×36 blocks, first /2 on the 1x1")."""
     convs = _convs(graph, run[0])
-    lines = [_label(c) for c in convs]
     last = graph.nodes[f"{run[-1]}.conv{len(convs)}"]
-    label = "\n".join(lines) + (f"\n× {len(run)}" if len(run) > 1 else "")
+    if len(run) == 1:
+        label = "\n".join(_label(c) for c in convs)
+    else:
+        strided = next((c for c in convs if c["stride"] > 1), None)
+        where = (f", first /{strided['stride']} on the {strided['kernel']}x{strided['kernel']}"
+                 if strided else "")
+        label = "\n".join([_label(c, with_stride=False) for c in convs]
+                          + [f"×{len(run)} blocks{where}"])
     return Box(box_id, label, "group", last["shape"], repeat=len(run),
                layers=len(convs) * len(run))
