@@ -106,3 +106,48 @@ def test_analysis_never_imports_torch():
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.endswith("no torch\n")
+
+
+def test_bundled_networks_by_name_from_any_directory(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli("flops", "resnet50", "resnet50-v1.5.arch", "--json")
+    assert code == 0 and err == ""
+    v1, v15 = (json.loads(line) for line in out.splitlines())
+    assert (v1["macs"], v15["macs"]) == (3_857_973_248, 4_089_184_256)
+    code, out, _ = cli("render", "resnet18")
+    assert code == 0 and '"7x7 conv, 64, /2"' in out
+
+
+def test_a_local_file_wins_over_a_bundled_name(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "resnet50").write_text("network mine\ninput 3x8x8\nc1 : 3x3, 4\n")
+    code, out, _ = cli("flops", "resnet50", "--json")
+    assert code == 0 and json.loads(out)["network"] == "mine"
+
+
+def test_an_unknown_name_says_what_there_is(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli("flops", "resnet5")
+    assert code == 1 and out == ""
+    assert err.startswith("resnet5: error[E101]: no file 'resnet5', and no bundled network")
+    assert "did you mean 'resnet50'?" in err and "`resdsl list`" in err
+
+
+def test_list_shows_every_bundled_network_on_one_line(cli):
+    code, out, err = cli("list")
+    assert code == 0 and err == ""
+    rows = {line.split()[0]: line for line in out.splitlines()[4:]}
+    assert sorted(rows) == sorted(p.stem for p in ARCHS.glob("*.arch"))
+    assert rows["resnet152"].split()[1:5] == ["3x224x224", "152", "60.19", "11.28"]
+    assert rows["resnet152"].endswith("ResNet-152 (Table 1): 8 blocks in conv3_x, 36 in conv4_x.")
+    assert "M = 10^6, G = 10^9" in out
+
+
+def test_every_subcommand_has_help_with_examples(cli):
+    from resdsl.cli import COMMANDS
+
+    code, out, _ = cli("--help")
+    assert code == 0 and all(name in out for name in COMMANDS)
+    for name, command in COMMANDS.items():
+        code, out, _ = cli(name, "--help")
+        assert code == 0 and "exit codes" in out and command.examples[0] in out, name
