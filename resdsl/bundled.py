@@ -26,9 +26,9 @@ def folder(name: str):
 
 def bundled_archs() -> dict[str, Path]:
     """The shipped networks by name (the file name without `.arch`), sorted."""
-    found = (entry for entry in folder("archs").iterdir() if entry.name.endswith(".arch"))
-    return {Path(entry.name).stem: Path(str(entry)) for entry in
-            sorted(found, key=lambda entry: entry.name)}
+    found = (Path(str(entry)) for entry in folder("archs").iterdir()
+             if entry.name.endswith(".arch"))
+    return {path.stem: path for path in sorted(found, key=lambda path: path.stem)}
 
 
 def about(path: Path) -> str:
@@ -40,7 +40,7 @@ def about(path: Path) -> str:
 def find_arch(name: str) -> str:
     """A file path as given when it exists; else the bundled network of that name
     (`resnet152` or `resnet152.arch`); else an E101 that lists the near names."""
-    if _exists(name) or "/" in name or "\\" in name:
+    if _is_file(name) or "/" in name or "\\" in name:
         return name  # reading it says what is wrong, if anything
     archs = bundled_archs()
     stem = name[:-len(".arch")] if name.endswith(".arch") else name
@@ -53,8 +53,8 @@ def find_arch(name: str) -> str:
                            "networks; a path to your own .arch file works too")
 
 
-def _exists(name: str) -> bool:
+def _is_file(name: str) -> bool:
     try:
-        return Path(name).exists()
+        return Path(name).is_file()
     except (OSError, ValueError):  # a NUL byte, a name too long
         return False

@@ -166,6 +166,10 @@ class ResdslError(Exception):
                  source: str | None = None, *, code: str):
         super().__init__(message)
         self.diagnostic = Diagnostic(code, message, span, hint, "error", source)
+        self.warnings: list[Diagnostic] = []  # found before it, often nearer the slip
+
+    def __str__(self) -> str:  # a traceback in a script shows the place and the hint
+        return self.diagnostic.format()
 
     code = property(lambda self: self.diagnostic.code)
     message = property(lambda self: self.diagnostic.message)

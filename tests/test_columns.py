@@ -40,7 +40,7 @@ def test_a_column_that_implies_a_stride_beyond_2_is_an_error(cli, write_arch, te
                                                              column, stride, before, halved):
     path = write_arch(text)
     err = _error(cli, path)
-    assert err.startswith(f"{path}:{line}:{column}: error[E504]: the output-size column")
+    assert f"\n{path}:{line}:{column}: error[E504]: the output-size column" in "\n" + err
     assert f"implies stride {stride} for the first unit of" in err
     assert f"hint: {before}, and stride 2 would give {halved}" in err
     assert f"write `/{stride}`" in err
@@ -134,3 +134,25 @@ def test_another_input_size_keeps_the_strides_the_columns_imply(cli):
     assert code == 0 and "nn.Conv2d(3, 16, 3, stride=1, padding=1, bias=False)" in source
     small = resdsl.count("resnet50", input="3x160x160")
     assert small.stages[4].output == [2048, 5, 5]
+
+
+def test_warnings_found_before_an_error_are_reported_with_it(cli, write_arch):
+    """ResNet-34 with conv4_x annotated 28x28: the error shows at conv5_x, and the warning
+    at conv4_x's own line points at the typo."""
+    path = write_arch(_edit(RESNET34, "conv4_x   14x14", "conv4_x   28x28"))
+    code, out, _ = cli("check", "--json", path)
+    found = json.loads(out)
+    assert code == 1 and [(d["code"], d["line"]) for d in found] == [("W104", 14), ("E504", 15)]
+    err = _error(cli, path)
+    assert err.index("warning[W104]") < err.index("error[E504]")
+    with pytest.raises(resdsl.ResdslError) as raised:
+        resdsl.build(path)
+    assert [w.code for w in raised.value.warnings] == ["W104"]
+    assert str(raised.value).startswith(f"{path}:15:12: error[E504]")  # located in scripts too
+
+
+def test_a_python_warning_names_the_callers_line(write_arch):
+    path = write_arch(_edit(CIFAR, "conv2_x  32x32", "conv2_x  16x16"))
+    with pytest.warns(ResdslWarning) as caught:
+        resdsl.count(path)
+    assert {w.filename for w in caught} == {__file__}

@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
             warnings.showwarning = _show_warning
             return COMMANDS[args.command].run(args)
     except ResdslError as error:
-        print(error.format(), file=sys.stderr)
+        for diagnostic in [*error.warnings, error.diagnostic]:
+            print(diagnostic.format(), file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

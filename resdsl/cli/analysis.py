@@ -72,7 +72,7 @@ def _check(args) -> int:
                 warnings.simplefilter("ignore", ResdslWarning)
                 graph = build(path, args)
         except ResdslError as error:
-            found, failed = [error.diagnostic], True
+            found, failed = [*error.warnings, error.diagnostic], True
         else:
             found = graph.graph["warnings"]
             reports.append(_format_check(graph, summarize(graph)) + "\n")

@@ -28,7 +28,8 @@ def _arguments(parser) -> None:
                         help="inference: fold each BN into its conv; the class gains "
                              "from_unfolded(state_dict) to take trained weights")
     parser.add_argument("--check", action="store_true",
-                        help="build, run one forward and backward pass on --device, report")
+                        help="build the module on --device, run one forward and backward "
+                             "pass, and report shapes, params, time and memory")
     parser.add_argument("--device", default="cpu",
                         help="for --check: cpu, cuda or cuda:N (default cpu)")
     parser.add_argument("--batch", type=positive, default=2, metavar="N",
@@ -49,7 +50,7 @@ def _compile(args) -> int:
     if suffix == ".onnx":
         from resdsl.backends.pytorch.onnx import OPSET, export
 
-        write_atomic(args.output, export(getattr(import_source(text), plan.class_name)(), plan))
+        write_atomic(args.output, export(getattr(import_source(text), plan.class_name), plan))
         print(f"wrote {args.output}: ONNX opset {OPSET}, class {plan.class_name}, "
               f"{plan.params:,} params", file=sys.stderr)
     elif args.output:

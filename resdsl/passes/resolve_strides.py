@@ -37,19 +37,14 @@ class ResolveStrides(Pass):
         before = _Before(graph)
         for stage in graph.graph["stages"]:
             nodes = by_stage.get(stage["name"], [])
-            try:
-                implied = self._imply(graph, stage, nodes, shape)
-                out = self._check(graph, stage, nodes, shape)
-            except ResdslError as error:
-                if stage is not graph.graph["stages"][0] or error.code != "E502":
-                    raise
-                raise _blame_the_input_too(error, graph) from None
+            implied = self._imply(graph, stage, nodes, shape, before)
+            out = self._check(graph, stage, nodes, shape, before)
             if implied is not None:
                 _judge(graph, stage, implied, shape, before)
             before.passed(stage, nodes)
             shape = out
 
-    def _imply(self, graph, stage, nodes, shape) -> str | None:
+    def _imply(self, graph, stage, nodes, shape, before) -> str | None:
         """Give the stage's first strided layer the stride its column implies; that
         layer, or None when the stage writes a stride or no column."""
         if stage["size"] is None or any(graph.nodes[n].get("stride_explicit") for n in nodes):
@@ -57,37 +52,44 @@ class ResolveStrides(Pass):
         first = next((n for n in nodes if graph.nodes[n]["op"] in _STRIDED
                       and not graph.nodes[n].get("global")), None)
         if first is not None:
-            graph.nodes[first]["stride"] = self._search(graph, stage, nodes, shape, first)
+            graph.nodes[first]["stride"] = self._search(graph, stage, nodes, shape, first, before)
         return first
 
-    def _check(self, graph, stage, nodes, shape):
+    def _check(self, graph, stage, nodes, shape, before):
         want, out = stage["size"], _run(graph, nodes, shape)
         if want is not None and not _matches(out, want):
+            written = any(graph.nodes[n].get("stride_explicit") for n in nodes)
             raise ResdslError(
                 f"stage {stage['name']} is annotated {format_shape(want)} but its layers give "
-                f"{format_shape(out if len(want) == 3 else spatial(out))}", stage["span"],
-                hint="fix the output-size column, or drop the written stride and let the "
-                     "column imply it", code="E502")
+                f"{format_shape(out if len(want) == 3 else spatial(out))}", stage["size_span"],
+                hint=f"{before.came(shape)}: fix the output-size column or the layers"
+                     + (", or drop the written stride and let the column imply it"
+                        if written else ""), code="E502")
         return out
 
-    def _search(self, graph, stage, nodes, shape, first) -> int:
+    def _search(self, graph, stage, nodes, shape, first, before) -> int:
         """The stride for `first` that makes the stage end at its annotated size."""
         want, attrs = stage["size"], graph.nodes[first]
         low, high = 1, max(spatial(shape))
-        tried = {}
         while low <= high:
             attrs["stride"] = mid = (low + high) // 2
-            out = tried[mid] = spatial(_run(graph, nodes, shape, lenient=True))
+            out = spatial(_run(graph, nodes, shape, lenient=True))
             if out == tuple(want[-2:]):
                 return mid
             if out[0] > want[-2]:
                 low = mid + 1
             else:
                 high = mid - 1
-        near = ", ".join(f"stride {s} gives {format_shape(o)}" for s, o in sorted(tried.items())[:3])
-        raise ResdslError(f"no stride turns {format_shape(spatial(shape))} into {format_shape(want[-2:])} in "
-                          f"stage {stage['name']}", stage["span"],
-                          hint=f"{near}; fix the output-size column", code="E502")
+        near = []  # the search ends between the two strides that bracket the wanted size
+        for stride in sorted({max(high, 1), low}):
+            attrs["stride"] = stride
+            near.append(f"stride {stride} gives "
+                        f"{format_shape(spatial(_run(graph, nodes, shape, lenient=True)))}")
+        near = ", ".join(near)
+        raise ResdslError(f"no stride turns {format_shape(spatial(shape))} into "
+                          f"{format_shape(want[-2:])} in stage {stage['name']}",
+                          stage["size_span"], code="E502",
+                          hint=f"{before.came(shape)}; {near}: fix a column")
 
 
 class _Before:
@@ -96,12 +98,15 @@ class _Before:
 
     def __init__(self, graph):
         self.graph = graph
-        span = graph.graph["config"].input_span
-        self.origin = f"the input (line {span.line})" if span else "the input"
+        span = graph.graph["config"].input_span  # a typo in `input` shows at the first stage
+        self.origin = f"the input at line {span.line} is" if span else "the input is"
         self.unit_width: int | None = None
 
+    def came(self, shape) -> str:
+        return f"{self.origin} {format_shape(spatial(shape))}"
+
     def passed(self, stage, nodes) -> None:
-        self.origin = f"{stage['name']} (line {stage['span'].line})"
+        self.origin = f"{stage['name']} (line {stage['span'].line}) ends at"
         blocks = [n for n in nodes if self.graph.nodes[n]["op"] == "block"]
         if blocks:
             self.unit_width = self.graph.nodes[blocks[-1]]["body"][0][1]
@@ -111,7 +116,7 @@ def _judge(graph, stage, node, shape, before: _Before) -> None:
     """Refuse an implied stride other than 1 or 2; warn where the column halves the map
     without widening the units, or widens them without halving the map."""
     attrs, size = graph.nodes[node], format_shape(stage["size"][-2:])
-    stride, came = attrs["stride"], f"{before.origin} ends at {format_shape(spatial(shape))}"
+    stride, came = attrs["stride"], before.came(shape)
     if stride > 2:
         attrs["stride"] = 2
         halved = format_shape(spatial(_run(graph, [node], shape, lenient=True)))
@@ -120,7 +125,8 @@ def _judge(graph, stage, node, shape, before: _Before) -> None:
             f"the output-size column {size} implies stride {stride} for {_what(graph, node)}",
             stage["size_span"],
             hint=f"{came}, and stride 2 would give {halved}: if one of these columns is a "
-                 f"typo, fix it; if stride {stride} is meant, write `/{stride}` after the layer",
+                 f"typo, fix it; if stride {stride} is meant, write `/{stride}` after the "
+                 f"{'block' if attrs['op'] == 'block' else 'layer'}",
             code="E504")
     if attrs["op"] != "block":
         return
@@ -162,12 +168,3 @@ def _matches(shape, want) -> bool:
         return len(shape) == 3 and tuple(shape) == tuple(want)
     return spatial(shape) == tuple(want)
 
-
-def _blame_the_input_too(error: ResdslError, graph) -> ResdslError:
-    """The first stage's size follows from the input's, so a typo in `input` shows up
-    there: say where the input was declared."""
-    attrs, config = graph.nodes["input"], graph.graph["config"]
-    where = f" at line {attrs['span'].line}" if attrs["span"].line >= 1 else ""
-    shape = config.written_input or config.input_shape
-    hint = f"the input is {format_shape(shape)}{where}; {error.hint}"
-    return ResdslError(error.message, error.span, hint=hint, code=error.code)

@@ -35,11 +35,12 @@ class MemoryEstimate:
         return self.weights + self.gradients + self.momentum + self.activations
 
     def describe(self) -> str:
-        parts = [(name, size) for name, size in (
-            ("weights", self.weights), ("gradients", self.gradients),
-            ("momentum", self.momentum),
-            (f"activations for a batch of {self.batch}", self.activations)) if size]
-        shares = ", ".join(f"{name} {safety.format_bytes(size)}" for name, size in parts)
+        parts = [(name, size, after) for name, size, after in (
+            ("weights", self.weights, ""), ("gradients", self.gradients, ""),
+            ("momentum", self.momentum, ""),
+            ("activations", self.activations, f" for a batch of {self.batch}")) if size]
+        shares = ", ".join(f"{name} {safety.format_bytes(size)}{after}"
+                           for name, size, after in parts)
         return f"{safety.format_bytes(self.total)} ({shares})"
 
 

@@ -10,8 +10,10 @@ from resdsl.errors import ResdslError
 OPSET = 18  # read by onnxruntime 1.14+ and TensorRT 8.6+
 
 
-def export(model, plan: Plan) -> bytes:
-    """The serialised ONNX model of `model` in eval mode (BN uses its running statistics)."""
+def export(network_class, plan: Plan) -> bytes:
+    """A freshly initialised `network_class` as a serialised ONNX model, in eval mode (BN
+    uses its running statistics). The weights come from seed 0, so the same network
+    gives the same bytes, whatever torch's global random state."""
     for package in ("onnx", "onnxscript"):  # torch's exporter needs both
         try:
             __import__(package)
@@ -21,9 +23,12 @@ def export(model, plan: Plan) -> bytes:
                               "onnxscript)", code="E708") from None
     import torch
 
-    example = torch.randn(2, *plan.input_shape)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = network_class().eval()
+    example = torch.zeros(2, *plan.input_shape)
     program = torch.onnx.export(
-        model.eval(), (example,), dynamo=True, opset_version=OPSET, verbose=False,
+        model, (example,), dynamo=True, opset_version=OPSET, verbose=False,
         input_names=["image"], output_names=["logits"],
         dynamic_shapes=({0: torch.export.Dim("batch")},))
     return program.model_proto.SerializeToString()
