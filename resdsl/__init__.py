@@ -8,9 +8,13 @@ on first use, so the analysis commands start fast.
 
 from resdsl.api import build, count, render
 from resdsl.errors import ResdslError
+from resdsl.ir.registry import Arg, OpDef
+from resdsl.ir.registry import register as register_op
+from resdsl.ir.registry import unregister as unregister_op
 from resdsl.safety import limits
 
-__all__ = ["build", "count", "render", "load", "source", "limits", "ResdslError"]
+__all__ = ["build", "count", "render", "load", "source", "limits", "ResdslError", "OpDef",
+           "Arg", "register_op", "unregister_op"]
 __version__ = "0.1.0"
 
 _TORCH_BACKEND = ("load", "source")

@@ -28,6 +28,7 @@ CODES = {
     "E206": "--set names no parameter or setting",
     "E207": "files extend one another in a cycle",
     "E208": "more than one `extends` in a file",
+    "E209": "an op written in the general form with a bad argument, or that is no layer",
     # values
     "E301": "bad value for a setting",
     "E302": "a number that must be whole is not",

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 
 import networkx as nx
 
+from resdsl.ir import registry
 from resdsl.ir.graph import unit_convs
 
 CONVENTION = ("macs: multiply-adds of conv and fc layers (the paper's 'FLOPs'); "
@@ -67,7 +68,7 @@ def summarize(graph: nx.DiGraph) -> NetworkSummary:
         network=graph.graph["name"], file=graph.graph["file"], shortcut=config.shortcut or "none",
         stride_on=config.stride_on if _has_bottleneck(graph) else None, input=ends["input"], output=ends["output"],
         layers=sum(1 for n, op in graph.nodes(data="op")
-                   if op in ("conv", "fc") and ".shortcut." not in n),
+                   if registry.op(op).weighted and ".shortcut." not in n),
         params=sum(s.params for s in rows), macs=macs, flops=2 * macs,
         other_ops=sum(s.other_ops for s in rows), stages=rows)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from html import escape
 
 from resdsl.backends.summary import NetworkSummary, StageSummary
-from resdsl.ir.ops import format_shape, spatial
+from resdsl.ir.shapes import format_shape, spatial
 
 METRICS = {
     "macs": ("MACs", "multiply-adds of conv and fc layers, the paper's 'FLOPs' (Table 1)"),

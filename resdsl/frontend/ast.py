@@ -58,6 +58,15 @@ class Term:
     args: tuple[Expr, ...] = ()
 
 
+@dataclass(frozen=True)
+class Keyword:
+    """`name=value` among an op's arguments."""
+
+    name: str
+    value: Expr
+    span: Span
+
+
 # Statements.
 
 @dataclass(frozen=True)

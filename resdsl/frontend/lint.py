@@ -44,7 +44,7 @@ def _walk(terms) -> Iterator[ast.Term]:
 def _expressions(term: ast.Term) -> Iterator[ast.Expr]:
     if term.value is not None:
         yield term.value
-    yield from term.args
+    yield from (arg.value if isinstance(arg, ast.Keyword) else arg for arg in term.args)
 
 
 def _variables(expr: ast.Expr) -> Iterator[ast.Var]:

@@ -258,6 +258,11 @@ class _ToAst(Transformer):
         args = tuple(a for a in args if a is not None)
         return ast.Term("call", self._span(meta), name=str(name), args=args, value=repeat)
 
+    @v_args(meta=True)
+    def keyword(self, meta, children):
+        name, value = children
+        return ast.Keyword(str(name), value, self._span(meta))
+
     def bracket(self, children):
         return children[0]
 

@@ -1,116 +1,158 @@
-"""What each IR op does to a tensor's shape, and what it costs.
+"""The built-in ops, each declared once (see `resdsl.ir.registry` for what the fields mean).
 
-Shapes are (C, H, W) for feature maps and (F,) after an fc layer. Costs follow the
-paper: `macs` are the multiply-adds of conv and fc layers only (Table 1's "FLOPs");
-`other_ops` counts the element operations of BN, ReLU, add and pooling, reported
-only on request. One table here serves every pass, so they cannot disagree.
+Costs follow the paper: `macs` are the multiply-adds of conv and fc layers only (Table
+1's "FLOPs"); `other_ops` counts the element operations of BN, ReLU, add and pooling,
+reported only on request. Torch constructions are source text, so the generated file
+needs torch alone and this module never imports it.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
-Shape = tuple[int, ...]
+from resdsl.ir.registry import (Arg, OpDef, op, output_kept, per_element, register,
+                                same_feature_map)
+from resdsl.ir.shapes import Shape, ShapeError, feature_map, numel, spatial, window
 
 
-class ShapeError(ValueError):
-    """An op cannot take the shape it is given; the calling pass adds the span."""
-
-    def __init__(self, message: str, code: str = "E501"):
-        super().__init__(message)
-        self.code = code
+def _stride_text(a: Mapping) -> str:
+    return f", /{a['stride']}" if a.get("stride", 1) > 1 else ""
 
 
-def conv_size(size: int, kernel: int, stride: int, padding: int) -> int:
-    return (size + 2 * padding - kernel) // stride + 1
+# --- conv -------------------------------------------------------------------------------
+
+def _conv_shape(a: Mapping, inputs: Sequence[Shape]) -> Shape:
+    c = feature_map("conv", inputs[0])[0]
+    if c % a["groups"]:
+        raise ShapeError(f"{c} input channels do not split into {a['groups']} groups")
+    if a["padding"] >= a["kernel"]:
+        raise ShapeError(f"padding {a['padding']} on a {a['kernel']}x{a['kernel']} conv "
+                         "gives output rows and columns that see only zeros", "E505")
+    return (a["out_channels"], *window("conv", inputs[0], a["kernel"], a["stride"], a["padding"]))
 
 
-def same_padding(kernel: int) -> int:
-    """torchvision's padding: 3 for 7x7, 1 for 3x3, 0 for 1x1 and 2x2."""
-    return (kernel - 1) // 2
+register(OpDef(
+    "conv", "a KxK convolution (Table 1's `3x3, 64`)",
+    args=(Arg("kernel", int), Arg("stride", int, 1), Arg("padding", int),
+          Arg("out_channels", int), Arg("groups", int, 1), Arg("bias", bool, False)),
+    shape=_conv_shape,
+    params=lambda a, i, out: (a["out_channels"] * i[0][0] // a["groups"] * a["kernel"] ** 2
+                              + (a["out_channels"] if a["bias"] else 0)),
+    macs=lambda a, i, out: numel(out) * i[0][0] // a["groups"] * a["kernel"] ** 2,
+    torch=lambda a, x: (f"nn.Conv2d({x[0]}, {a['out_channels']}, {a['kernel']}, "
+                        f"stride={a['stride']}, padding={a['padding']}, bias={bool(a['bias'])})"),
+    saved=output_kept,
+    label=lambda a: f"{a['kernel']}x{a['kernel']} conv, {a['out_channels']}{_stride_text(a)}",
+    weighted=True, strided=True))
+
+register(OpDef(
+    "bn", "batch normalisation after a conv (sec. 3.4)",
+    shape=same_feature_map,
+    params=lambda a, i, out: 2 * out[0],  # the affine weight and bias; running stats are buffers
+    other_ops=per_element,  # folded into one multiply-add per element
+    torch=lambda a, x: f"nn.BatchNorm2d({x[0]})", saved=output_kept,
+    buffers=lambda a, out: 4 * 2 * out[0] + 8))  # running mean and variance, batch count
+
+register(OpDef("relu", "the rectifier", other_ops=per_element,
+               torch=lambda a, x: "nn.ReLU(inplace=True)"))
 
 
-def spatial(shape: Shape) -> tuple[int, int]:
-    """(H, W); a vector counts as 1x1, as in Table 1's last row."""
-    return (shape[1], shape[2]) if len(shape) == 3 else (1, 1)
+# --- pooling ----------------------------------------------------------------------------
+
+def _pool(kind: str, summary: str, kept_per_element: int) -> OpDef:
+    def shape(a: Mapping, inputs: Sequence[Shape]) -> Shape:
+        x = inputs[0]
+        if a["global"]:
+            return (feature_map(kind, x)[0], 1, 1)
+        if a["padding"] > a["kernel"] // 2:
+            raise ShapeError(f"padding {a['padding']} is more than half the "
+                             f"{a['kernel']}x{a['kernel']} window")
+        return (x[0], *window(kind, x, a["kernel"], a["stride"], a["padding"]))
+
+    def torch(a: Mapping, x: Shape) -> str:
+        name = "Max" if kind == "maxpool" else "Avg"
+        if a["global"]:
+            return f"nn.Adaptive{name}Pool2d(1)"
+        return f"nn.{name}Pool2d({a['kernel']}, stride={a['stride']}, padding={a['padding']})"
+
+    def label(a: Mapping) -> str:
+        if a["global"]:
+            return "avg pool" if kind == "avgpool" else "max pool"
+        return f"{'avg ' if kind == 'avgpool' else ''}pool{_stride_text(a)}"
+
+    return OpDef(
+        kind, summary,
+        args=(Arg("kernel", (int, type(None))), Arg("stride", int, 1), Arg("padding", int, 0),
+              Arg("global", bool, False)),
+        shape=shape,
+        other_ops=lambda a, i, out: numel(i[0]) if a["global"] else numel(out) * a["kernel"] ** 2,
+        torch=torch, saved=lambda a, out: kept_per_element * numel(out), label=label,
+        strided=True)
 
 
-def format_shape(shape) -> str:
-    """A shape or size as the paper writes it: 64x56x56, 28x28."""
-    return "x".join(map(str, shape))
+register(_pool("maxpool", "max pooling over a KxK window", 4 + 8))  # and int64 indices
+register(_pool("avgpool", "average pooling; global when it has no window", 4))
 
 
-def numel(shape: Shape) -> int:
-    return math.prod(shape)
+# --- the rest ---------------------------------------------------------------------------
+
+register(OpDef(
+    "fc", "a fully connected layer, flattening what comes before",
+    args=(Arg("out_features", int), Arg("bias", bool, True)),
+    shape=lambda a, inputs: (a["out_features"],),
+    params=lambda a, i, out: numel(i[0]) * a["out_features"] + a["out_features"],
+    macs=lambda a, i, out: numel(i[0]) * a["out_features"],
+    torch=lambda a, x: f"nn.Linear({numel(x)}, {a['out_features']})",
+    saved=output_kept, label=lambda a: f"fc {a['out_features']}", weighted=True,
+    flat_input=True))
 
 
-def _feature_map(op: str, shape: Shape) -> Shape:
-    if len(shape) != 3:
-        raise ShapeError(f"{op} needs a feature map (C x H x W), but its input is a "
-                         f"{shape[0]}-vector after an fc layer")
-    return shape
+def _pad_shape(a: Mapping, inputs: Sequence[Shape]) -> Shape:
+    c, h, w = feature_map("pad", inputs[0])
+    if a["out_channels"] < c:
+        raise ShapeError(f"option A pads channels with zeros, so it cannot go from {c} to "
+                         f"{a['out_channels']} channels")
+    s = a["stride"]
+    return (a["out_channels"], -(-h // s), -(-w // s))
 
 
-def _window(op: str, shape: Shape, kernel: int, stride: int, padding: int) -> tuple[int, int]:
-    c, h, w = _feature_map(op, shape)
-    out = conv_size(h, kernel, stride, padding), conv_size(w, kernel, stride, padding)
-    if min(out) < 1:
-        raise ShapeError(f"a {kernel}x{kernel} {op} with stride {stride} and padding "
-                         f"{padding} has no output on a {h}x{w} input")
-    return out
+register(OpDef(
+    "pad", "option A's shortcut: the identity, strided, with zero channels appended",
+    args=(Arg("stride", int), Arg("out_channels", int)), shape=_pad_shape, saved=output_kept))
+
+register(OpDef("add", "a residual unit's merge: the residual branch plus the shortcut",
+               arity=2, other_ops=per_element))
+register(OpDef("dropout", "dropout with probability p", args=(Arg("p", float, 0.5),),
+               torch=lambda a, x: f"nn.Dropout(p={a['p']!r})", saved=output_kept))
+register(OpDef("softmax", "the softmax over classes", torch=lambda a, x: "nn.Softmax(dim=1)",
+               left_to_loss=True))
+register(OpDef("input", "the network's input", args=(Arg("shape", tuple),), arity=0,
+               shape=lambda a, inputs: a["shape"], saved=output_kept))
+register(OpDef("output", "the network's output"))
 
 
-def _block_shape(a: Mapping, shape: Shape) -> Shape:
+def _block_shape(a: Mapping, inputs: Sequence[Shape]) -> Shape:
     """The first unit of a block group: its convs, with the group's stride on one of them."""
+    shape = inputs[0]
     for index, (kernel, channels, padding) in enumerate(a["body"]):
         stride = a["stride"] if index == a["stride_index"] else 1
-        h, w = _window("conv", shape, kernel, stride, padding)
+        h, w = window("conv", shape, kernel, stride, padding)
         shape = (channels, h, w)
     return shape
 
 
-def output_shape(a: Mapping, inputs: Sequence[Shape]) -> Shape:
-    op = a["op"]
-    if op == "input":
-        return a["shape"]
-    x = inputs[0]
-    if op == "conv":
-        c = _feature_map(op, x)[0]
-        if c % a["groups"]:
-            raise ShapeError(f"{c} input channels do not split into {a['groups']} groups")
-        if a["padding"] >= a["kernel"]:
-            raise ShapeError(f"padding {a['padding']} on a {a['kernel']}x{a['kernel']} conv "
-                             "gives output rows and columns that see only zeros", "E505")
-        return (a["out_channels"], *_window(op, x, a["kernel"], a["stride"], a["padding"]))
-    if op in ("maxpool", "avgpool"):
-        if a["global"]:
-            return (_feature_map(op, x)[0], 1, 1)
-        if a["padding"] > a["kernel"] // 2:
-            raise ShapeError(f"padding {a['padding']} is more than half the "
-                             f"{a['kernel']}x{a['kernel']} window")
-        return (x[0], *_window(op, x, a["kernel"], a["stride"], a["padding"]))
-    if op == "fc":
-        return (a["out_features"],)
-    if op == "pad":
-        c, h, w = _feature_map(op, x)
-        if a["out_channels"] < c:
-            raise ShapeError(f"option A pads channels with zeros, so it cannot go from {c} "
-                             f"to {a['out_channels']} channels")
-        s = a["stride"]
-        return (a["out_channels"], -(-h // s), -(-w // s))
-    if op == "block":
-        return _block_shape(a, x)
-    if op == "bn":
-        _feature_map(op, x)
-    return x  # bn, relu, dropout, softmax, add (its first input), output
+register(OpDef(
+    "block", "a group of residual units before `expand_blocks` unrolls it",
+    args=(Arg("body", tuple), Arg("repeat", int), Arg("stride", int, 1),
+          Arg("stride_index", int, 0)),
+    shape=_block_shape, weighted=True, strided=True))
 
 
 def skipped_pixels(a: Mapping, inputs: Sequence[Shape]) -> str | None:
     """Why a window's stride is almost surely a slip, or None: a stride larger than the
     kernel never reads some input pixels. The paper's one such stride, /2 on a 1x1 conv
     (its v1 bottlenecks and projections), is taken as meant."""
-    if a["op"] not in ("conv", "maxpool", "avgpool") or a.get("global"):
+    if not op(a["op"]).strided or a.get("kernel") is None:
         return None
     stride, kernel = a["stride"], a["kernel"]
     if stride <= max(kernel, 2):
@@ -119,35 +161,3 @@ def skipped_pixels(a: Mapping, inputs: Sequence[Shape]) -> str | None:
     larger = f", and is larger than its {h}x{w} input" if stride > max(h, w) else ""
     return (f"stride {stride} on a {kernel}x{kernel} {a['op']} never reads {stride - kernel} "
             f"of every {stride} rows and columns{larger}")
-
-
-def params(a: Mapping, inputs: Sequence[Shape], out: Shape) -> int:
-    op = a["op"]
-    if op == "conv":
-        weights = a["out_channels"] * inputs[0][0] // a["groups"] * a["kernel"] ** 2
-        return weights + (a["out_channels"] if a["bias"] else 0)
-    if op == "bn":
-        return 2 * out[0]  # the affine weight and bias; running stats are buffers
-    if op == "fc":
-        return numel(inputs[0]) * a["out_features"] + a["out_features"]
-    return 0
-
-
-def macs(a: Mapping, inputs: Sequence[Shape], out: Shape) -> int:
-    op = a["op"]
-    if op == "conv":
-        return numel(out) * inputs[0][0] // a["groups"] * a["kernel"] ** 2
-    if op == "fc":
-        return numel(inputs[0]) * a["out_features"]
-    return 0
-
-
-def other_ops(a: Mapping, inputs: Sequence[Shape], out: Shape) -> int:
-    """One per element for BN (a folded multiply-add), ReLU and add; one per window
-    element for pooling. Counted only when the user asks (`--all-ops`)."""
-    op = a["op"]
-    if op in ("bn", "relu", "add"):
-        return numel(out)
-    if op in ("maxpool", "avgpool"):
-        return numel(inputs[0]) if a["global"] else numel(out) * a["kernel"] ** 2
-    return 0

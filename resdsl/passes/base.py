@@ -5,7 +5,7 @@ from __future__ import annotations
 import networkx as nx
 
 from resdsl.errors import ResdslError
-from resdsl.ir.ops import ShapeError
+from resdsl.ir.shapes import ShapeError
 
 
 class Pass:

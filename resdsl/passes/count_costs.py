@@ -1,10 +1,10 @@
-"""Write `params`, `macs` and `other_ops` onto every node (rules in `resdsl.ir.ops`)."""
+"""Write `params`, `macs` and `other_ops` onto every node, as each node's op declares."""
 
 from __future__ import annotations
 
 import networkx as nx
 
-from resdsl.ir import ops
+from resdsl.ir.registry import op
 from resdsl.ir.graph import input_shapes
 from resdsl.passes.base import Pass
 
@@ -15,6 +15,7 @@ class CountCosts(Pass):
     def apply(self, graph: nx.DiGraph) -> None:
         for node, attrs in graph.nodes(data=True):
             inputs, out = input_shapes(graph, node), attrs["shape"]
-            attrs["params"] = ops.params(attrs, inputs, out)
-            attrs["macs"] = ops.macs(attrs, inputs, out)
-            attrs["other_ops"] = ops.other_ops(attrs, inputs, out)
+            declared = op(attrs["op"])
+            attrs["params"] = declared.params(attrs, inputs, out)
+            attrs["macs"] = declared.macs(attrs, inputs, out)
+            attrs["other_ops"] = declared.other_ops(attrs, inputs, out)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import networkx as nx
 
 from resdsl.errors import Diagnostic
-from resdsl.ir.ops import ShapeError, output_shape, skipped_pixels
+from resdsl.ir.ops import skipped_pixels
+from resdsl.ir.registry import output_shape
+from resdsl.ir.shapes import ShapeError
 from resdsl.ir.graph import input_shapes
 from resdsl.passes.base import Pass, located
 

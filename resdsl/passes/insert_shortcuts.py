@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import networkx as nx
 
-from resdsl.ir.ops import ShapeError, output_shape
+from resdsl.ir.registry import output_shape
+from resdsl.ir.shapes import ShapeError
 from resdsl.ir.graph import nodes_of, ordered_inputs
 from resdsl.passes.base import Pass, located
 

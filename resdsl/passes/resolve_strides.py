@@ -18,11 +18,9 @@ from __future__ import annotations
 import networkx as nx
 
 from resdsl.errors import Diagnostic, ResdslError
-from resdsl.ir.ops import ShapeError, format_shape, output_shape, spatial
+from resdsl.ir.registry import op, output_shape
+from resdsl.ir.shapes import ShapeError, format_shape, spatial
 from resdsl.passes.base import Pass, located
-
-_STRIDED = ("conv", "maxpool", "avgpool", "block")
-
 
 class ResolveStrides(Pass):
     name = "resolve_strides"
@@ -49,7 +47,7 @@ class ResolveStrides(Pass):
         layer, or None when the stage writes a stride or no column."""
         if stage["size"] is None or any(graph.nodes[n].get("stride_explicit") for n in nodes):
             return None
-        first = next((n for n in nodes if graph.nodes[n]["op"] in _STRIDED
+        first = next((n for n in nodes if op(graph.nodes[n]["op"]).strided
                       and not graph.nodes[n].get("global")), None)
         if first is not None:
             graph.nodes[first]["stride"] = self._search(graph, stage, nodes, shape, first, before)

@@ -1,4 +1,5 @@
-"""Check the IR contract: one input, one output, acyclic, connected, shapes agree at adds."""
+"""Check the IR contract: one input, one output, acyclic, connected, each node with its
+op's arity and arguments (as the registry declares them), shapes agree at adds."""
 
 from __future__ import annotations
 
@@ -6,11 +7,9 @@ import networkx as nx
 
 from resdsl.errors import ResdslError
 from resdsl.ir.graph import ordered_inputs
-from resdsl.ir.ops import format_shape
+from resdsl.ir.registry import op
+from resdsl.ir.shapes import format_shape
 from resdsl.passes.base import Pass
-
-_ARITY = {"input": 0, "add": 2}
-
 
 class Verify(Pass):
     name = "verify"
@@ -19,10 +18,11 @@ class Verify(Pass):
         if not nx.is_directed_acyclic_graph(graph):
             raise ResdslError(f"internal: the graph of {graph.graph['name']} has a cycle",
                               code="E901")
-        ends = {op: [n for n, o in graph.nodes(data="op") if o == op] for op in ("input", "output")}
-        for op, found in ends.items():
+        ends = {kind: [n for n, o in graph.nodes(data="op") if o == kind]
+                for kind in ("input", "output")}
+        for kind, found in ends.items():
             if len(found) != 1:
-                raise ResdslError(f"internal: the graph has {len(found)} {op} nodes, not 1",
+                raise ResdslError(f"internal: the graph has {len(found)} {kind} nodes, not 1",
                                   code="E901")
         reached = nx.descendants(graph, ends["input"][0]) | {ends["input"][0]}
         for node, attrs in graph.nodes(data=True):
@@ -30,11 +30,12 @@ class Verify(Pass):
             if node not in reached:
                 raise ResdslError(f"internal: {node} is not reached from the input", span,
                                   code="E901")
-            arity = _ARITY.get(attrs["op"], 1)
-            if graph.in_degree(node) != arity:
+            declared = op(attrs["op"])
+            if graph.in_degree(node) != declared.arity:
                 raise ResdslError(f"internal: {node} ({attrs['op']}) has {graph.in_degree(node)} "
-                                  f"inputs, not {arity}", span, code="E901")
-            missing = [k for k in ("shape", "params", "macs") if k not in attrs]
+                                  f"inputs, not {declared.arity}", span, code="E901")
+            missing = [arg.name for arg in declared.args if arg.name not in attrs]
+            missing += [k for k in ("shape", "params", "macs") if k not in attrs]
             if missing:
                 raise ResdslError(f"internal: {node} has no {', '.join(missing)}", span,
                                   code="E901")

@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from resdsl.ir.graph import unit_convs, unit_shortcut
-from resdsl.ir.ops import Shape, spatial
-
-DRAWN = ("conv", "maxpool", "avgpool", "fc")
+from resdsl.ir.registry import op
+from resdsl.ir.shapes import Shape, spatial
 
 
 @dataclass
@@ -60,7 +59,7 @@ def layout(graph: nx.DiGraph, index: int, title: str | None = None,
     unit_of_box: list[str | None] = [None]
     for node in nx.topological_sort(graph):
         attrs = graph.nodes[node]
-        if attrs["op"] not in DRAWN or ".shortcut." in node:
+        if op(attrs["op"]).label is None or ".shortcut." in node:
             continue
         unit = attrs.get("unit")
         box_id = f"c{index}_{len(column.boxes)}"
@@ -71,7 +70,7 @@ def layout(graph: nx.DiGraph, index: int, title: str | None = None,
             box = _group_box(graph, box_id, runs[run_of[unit]])
         else:
             box = Box(box_id, _label(attrs), attrs["op"], attrs["shape"],
-                      layers=int(attrs["op"] in ("conv", "fc")))
+                      layers=int(op(attrs["op"]).weighted))
         column.boxes.append(box)
         unit_of_box.append(unit)
     for unit in dict.fromkeys(u for u in unit_of_box if u is not None):
@@ -89,15 +88,8 @@ def _units(graph: nx.DiGraph) -> list[str]:
                               if graph.nodes[n].get("unit") is not None))
 
 
-def _label(a: dict, with_stride: bool = True) -> str:
-    stride = f", /{a['stride']}" if with_stride and a.get("stride", 1) > 1 else ""
-    if a["op"] == "conv":
-        return f"{a['kernel']}x{a['kernel']} conv, {a['out_channels']}{stride}"
-    if a["op"] == "fc":
-        return f"fc {a['out_features']}"
-    if a["global"]:
-        return "avg pool" if a["op"] == "avgpool" else "max pool"
-    return f"{'avg ' if a['op'] == 'avgpool' else ''}pool{stride}"
+def _label(a: dict) -> str:
+    return op(a["op"]).label(a)
 
 
 def _convs(graph: nx.DiGraph, unit: str) -> list[dict]:
@@ -131,7 +123,7 @@ def _group_box(graph: nx.DiGraph, box_id: str, run: list[str]) -> Box:
         strided = next((c for c in convs if c["stride"] > 1), None)
         where = (f", first /{strided['stride']} on the {strided['kernel']}x{strided['kernel']}"
                  if strided else "")
-        label = "\n".join([_label(c, with_stride=False) for c in convs]
+        label = "\n".join([_label({**c, "stride": 1}) for c in convs]
                           + [f"×{len(run)} blocks{where}"])
     return Box(box_id, label, "group", last["shape"], repeat=len(run),
                layers=len(convs) * len(run))

@@ -13,7 +13,7 @@ import torch
 
 from resdsl.backends.pytorch.plan import Plan
 from resdsl.errors import ResdslError
-from resdsl.ir.ops import format_shape
+from resdsl.ir.shapes import format_shape
 from resdsl.safety import format_bytes
 
 

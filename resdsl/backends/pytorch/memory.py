@@ -2,24 +2,23 @@
 beyond the `memory` limit before torch allocates a single tensor (a file asking for 10^7
 channels would otherwise take the machine down while it initialises its weights).
 
-All counts are float32. Activations are what autograd keeps for the backward pass: the
-output of each conv, BN, pooling, fc, zero-padding and dropout node (ReLUs and adds work
-in place) plus maxpool's int64 indices. `tests/test_hardening.py` holds this within 25%
-of the bytes torch really saves.
+All counts are float32. Activations are what autograd keeps for the backward pass, as
+each op declares it (`OpDef.saved`): the output of each conv, BN, pooling, fc,
+zero-padding and dropout node (ReLUs and adds work in place) plus maxpool's int64
+indices. `tests/test_hardening.py` holds this within 25% of the bytes torch really saves.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import networkx as nx
 
 from resdsl import safety
 from resdsl.errors import Span
+from resdsl.ir.registry import op
 
 FLOAT = 4
-_SAVED = ("input", "conv", "bn", "maxpool", "avgpool", "fc", "pad", "dropout")
 
 
 @dataclass(frozen=True)
@@ -79,13 +78,8 @@ def device_memory(device) -> int | None:
 
 
 def _weight_bytes(attrs) -> int:
-    if attrs["op"] == "bn":  # affine (counted in params) and running mean and variance
-        return FLOAT * (attrs["params"] + attrs["shape"][0] * 2) + 8
-    return FLOAT * attrs.get("params", 0)
+    return FLOAT * attrs.get("params", 0) + op(attrs["op"]).buffers(attrs, attrs["shape"])
 
 
 def _activation_bytes(attrs) -> int:
-    if attrs["op"] not in _SAVED:
-        return 0
-    size = math.prod(attrs["shape"])
-    return FLOAT * size + (8 * size if attrs["op"] == "maxpool" else 0)
+    return op(attrs["op"]).saved(attrs, attrs["shape"])

@@ -16,7 +16,8 @@ import networkx as nx
 
 from resdsl.errors import ResdslError, Span
 from resdsl.ir.graph import ordered_inputs, unit_convs, unit_shortcut
-from resdsl.ir.ops import Shape, numel
+from resdsl.ir.registry import op
+from resdsl.ir.shapes import Shape, numel
 
 # What a unit calls its shortcut, and the two modules of a projection, under each naming.
 NAMINGS = {"arch": ("shortcut", ("conv", "bn")), "torchvision": ("downsample", ("0", "1"))}
@@ -81,20 +82,20 @@ def make_plan(graph: nx.DiGraph, naming: str = "arch") -> Plan:
     items: list[Leaf | Unit] = []
     folded: list[tuple[str, str]] = []
     softmax_dropped = False
-    output = next(n for n, op in graph.nodes(data="op") if op == "output")
-    for name, op in sequence:
-        if op == "unit":
+    output = next(n for n, kind in graph.nodes(data="op") if kind == "output")
+    for name, kind in sequence:
+        if kind == "unit":
             unit = _unit(graph, name, paths[name])
             items.append(unit)
             folded.extend(_unit_folds(graph, name, unit, shortcut_member, projection_members))
             continue
-        attrs = graph.nodes[name]
-        if op == "softmax" and graph.has_edge(name, output):
+        attrs, declared = graph.nodes[name], op(kind)
+        if declared.left_to_loss and graph.has_edge(name, output):
             softmax_dropped = True  # nn.CrossEntropyLoss takes logits, as torchvision's models
             continue
         (source,) = ordered_inputs(graph, name)
         in_shape = graph.nodes[source]["shape"]
-        if op == "fc" and len(in_shape) == 3:
+        if declared.flat_input and len(in_shape) == 3:
             items.append(Leaf(paths[f"{name}/flatten"], "nn.Flatten()", (numel(in_shape),)))
         items.append(Leaf(paths[name], _constructor(attrs, in_shape), attrs["shape"]))
         if attrs.get("folded_bn"):
@@ -146,11 +147,11 @@ def _arch_paths(graph: nx.DiGraph, sequence) -> dict[str, tuple[str, ...]]:
     """The .arch scopes as module paths: `conv1.conv`, `conv3_x.0`, `head.fc`."""
     spans = {s["name"]: s["span"] for s in graph.graph["stages"]}
     paths = {}
-    for name, op in _with_folded_bn(graph, sequence):
+    for name, kind in _with_folded_bn(graph, sequence):
         stage, member = name.split(".", 1)
         _check_attribute_name(stage, spans.get(stage))
         paths[name] = (stage, member)
-        if op == "fc":
+        if kind != "unit" and op(kind).flat_input:
             paths[f"{name}/flatten"] = (stage, "flatten")
     return paths
 
@@ -172,34 +173,34 @@ TORCHVISION_HEAD = ("avgpool", "fc")
 def _torchvision_paths(graph: nx.DiGraph, sequence) -> dict[str, tuple[str, ...]]:
     """torchvision's ResNet names: conv1, bn1, relu, maxpool, layer1-4, avgpool, fc."""
     full = list(_with_folded_bn(graph, sequence))
-    ops = [op for _, op in full]
-    units = [i for i, op in enumerate(ops) if op == "unit"]
-    stages = list(dict.fromkeys(name.rsplit(".", 1)[0] for name, op in full if op == "unit"))
+    ops = [kind for _, kind in full]
+    units = [i for i, kind in enumerate(ops) if kind == "unit"]
+    stages = list(dict.fromkeys(name.rsplit(".", 1)[0] for name, kind in full if kind == "unit"))
     if (not units or tuple(ops[:units[0]]) != tuple(TORCHVISION_STEM)
             or len(units) != units[-1] - units[0] + 1 or len(stages) != 4
-            or tuple(op for op in ops[units[-1] + 1:] if op != "softmax") != TORCHVISION_HEAD):
+            or tuple(kind for kind in ops[units[-1] + 1:] if kind != "softmax") != TORCHVISION_HEAD):
         raise ResdslError(
             f"naming='torchvision' fits networks laid out like torchvision's ResNet (conv, "
             f"bn, relu, maxpool, four stages of units, avgpool, fc); {graph.graph['name']} "
             f"is laid out as {', '.join(dict.fromkeys(ops))}", Span(graph.graph["file"], 0, 0),
             hint="use the .arch names (naming='arch', the default)", code="E703")
     paths = {}
-    for index, (name, op) in enumerate(full):
-        if op == "unit":
+    for index, (name, kind) in enumerate(full):
+        if kind == "unit":
             stage, number = name.rsplit(".", 1)
             paths[name] = (f"layer{stages.index(stage) + 1}", number)
         else:
-            paths[name] = (TORCHVISION_STEM[op] if index < units[0] else op,)
-        if op == "fc":
+            paths[name] = (TORCHVISION_STEM[kind] if index < units[0] else kind,)
+        if kind != "unit" and op(kind).flat_input:
             paths[f"{name}/flatten"] = ("flatten",)
     return paths
 
 
 def _with_folded_bn(graph, sequence):
     """The sequence with each folded BN back in its place, so names do not depend on it."""
-    for name, op in sequence:
-        yield name, op
-        if op != "unit" and graph.nodes[name].get("folded_bn"):
+    for name, kind in sequence:
+        yield name, kind
+        if kind != "unit" and graph.nodes[name].get("folded_bn"):
             yield graph.nodes[name]["folded_bn"], "bn"
 
 
@@ -256,24 +257,8 @@ def _unit_class_names(kinds: list[UnitKind]) -> dict[UnitKind, str]:
 # --- leaf modules ---------------------------------------------------------------------------
 
 def _constructor(a: dict, in_shape: Shape) -> str:
-    op = a["op"]
-    if op == "conv":
-        return (f"nn.Conv2d({in_shape[0]}, {a['out_channels']}, {a['kernel']}, "
-                f"stride={a['stride']}, padding={a['padding']}, bias={bool(a['bias'])})")
-    if op == "bn":
-        return f"nn.BatchNorm2d({in_shape[0]})"
-    if op == "relu":
-        return "nn.ReLU(inplace=True)"
-    if op in ("maxpool", "avgpool"):
-        kind = "Max" if op == "maxpool" else "Avg"
-        if a["global"]:
-            return f"nn.Adaptive{kind}Pool2d(1)"
-        return f"nn.{kind}Pool2d({a['kernel']}, stride={a['stride']}, padding={a['padding']})"
-    if op == "fc":
-        return f"nn.Linear({numel(in_shape)}, {a['out_features']})"
-    if op == "dropout":
-        return f"nn.Dropout(p={a['p']!r})"
-    if op == "softmax":
-        return "nn.Softmax(dim=1)"
-    raise ResdslError(f"internal: the torch backend has no module for op '{op}'", a.get("span"),
-                      code="E901")
+    build = op(a["op"]).torch
+    if build is None:
+        raise ResdslError(f"internal: op '{a['op']}' has no torch module outside a unit",
+                          a.get("span"), code="E901")
+    return build(a, in_shape)

@@ -10,7 +10,7 @@ plan: the same input gives the same bytes.
 from __future__ import annotations
 
 from resdsl.backends.pytorch.plan import Leaf, Plan, Unit, UnitKind
-from resdsl.ir.ops import format_shape
+from resdsl.ir.shapes import format_shape
 
 INDENT = " " * 4
 

@@ -1,0 +1,195 @@
+"""Terms → layers: a stage's comma-separated items grouped as Table 1 reads them.
+
+A kernel starts a conv, the number after it is its channel count, and `/2` or `stride 2`
+modifies the layer before it. A bracket or a named block is a group of residual units.
+Any registered op may also be written in the general form `name` or `name(arg=value,
+...)`, its arguments checked against the op's declaration (`resdsl.ir.registry`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from resdsl.errors import ResdslError, Span, did_you_mean
+from resdsl.frontend import ast
+from resdsl.frontend.evaluate import Number, evaluate, whole
+from resdsl.ir.registry import REQUIRED, op, registered
+from resdsl.ir.shapes import format_shape
+
+
+@dataclass
+class Layer:
+    op: str  # a registered op: conv, maxpool, avgpool, fc, relu, softmax, dropout, block, ...
+    span: Span
+    kernel: int | None = None
+    channels: int | None = None  # conv and fc outputs
+    stride: int = 1
+    stride_explicit: bool = False
+    padding: int | None = None
+    p: float | None = None  # dropout
+    body: tuple["Layer", ...] = field(default=())  # block: its convs
+    repeat: int = 1
+    args: dict[str, object] = field(default_factory=dict)  # an op in the general form
+
+
+def group_terms(terms, env: Mapping[str, Number], blocks: Mapping[str, ast.BlockDef],
+           block: str | None) -> list[Layer]:
+    """Group a stage's (or a block body's) terms into layers. `block` names the block
+    whose body this is, or is None at stage level."""
+    layers: list[Layer] = []
+    for term in terms:
+        last = layers[-1] if layers else None
+        kind = term.kind
+        if kind == "conv":
+            layers.append(Layer("conv", term.span, kernel=_square(term)))
+        elif kind == "channels" and isinstance(term.value, ast.Var) \
+                and _names_an_op(term.value.name, env):
+            layers.append(op_layer(term.value.name, (), term.span, env))
+        elif kind == "channels":
+            channels = whole(term.value, env, "a channel count")
+            if last is None or last.op != "conv" or last.channels is not None:
+                raise ResdslError("a channel count must follow a kernel", term.span,
+                                  hint="a conv reads `3x3, 64`; an fc layer `fc 1000`", code="E405")
+            last.channels = channels
+        elif kind in ("maxpool", "avgpool"):
+            kernel = _square(term) if term.kernel is not None else None
+            if kernel is None and kind == "maxpool":
+                raise ResdslError("maxpool needs a window size", term.span,
+                                  hint="write `3x3 maxpool`; a bare `avgpool` is global",
+                                  code="E406")
+            layers.append(Layer(kind, term.span, kernel=kernel))
+        elif kind == "fc":
+            layers.append(Layer("fc", term.span, channels=whole(term.value, env, "fc width")))
+        elif kind in ("softmax", "relu"):
+            layers.append(Layer(kind, term.span))
+        elif kind == "dropout":
+            p = evaluate(term.value, env) if term.value is not None else 0.5
+            if not 0 <= p < 1:
+                raise ResdslError(f"dropout probability must be in [0, 1), not {p:g}", term.span,
+                                  code="E304")
+            layers.append(Layer("dropout", term.span, p=float(p)))
+        elif kind == "stride":
+            _set_stride(last, term, env, block)
+        elif kind == "pad":
+            if last is None or last.op not in ("conv", "maxpool", "avgpool") or last.kernel is None:
+                raise ResdslError("`pad` must follow a conv or a pooling window", term.span,
+                                  code="E406")
+            last.padding = whole(term.value, env, "padding", minimum=0)
+        elif kind == "call" and term.name not in blocks and _names_an_op(term.name, env):
+            if term.value is not None:
+                raise ResdslError(f"'{term.name}' is an op, not a block: it cannot repeat",
+                                  term.value.span, code="E407")
+            layers.append(op_layer(term.name, term.args, term.span, env))
+        elif kind in ("block", "call"):
+            if block is not None:
+                owner = "a block" if block == "[...]" else f"block '{block}'"
+                used = f"block '{term.name}'" if term.kind == "call" else "another block"
+                used = "itself" if term.name == block else used
+                raise ResdslError(f"{owner} uses {used}: a block holds convolutions only, "
+                                  "so blocks cannot nest or recurse", term.span,
+                                  hint="write the convolutions out, e.g. "
+                                       "`block b(w) = [3x3, w; 3x3, w]`", code="E408")
+            layers.append(_block(term, env, blocks))
+    for layer in layers:
+        if layer.op == "conv" and layer.channels is None:
+            raise ResdslError("this conv has no channel count", layer.span,
+                              hint=f"write `{layer.kernel}x{layer.kernel}, 64`", code="E405")
+        if block is not None and layer.op != "conv":
+            raise ResdslError(f"a residual block holds convolutions only, not {layer.op}",
+                              layer.span, code="E408")
+    return layers
+
+
+def _square(term: ast.Term) -> int:
+    kernel = term.kernel
+    if len(kernel) != 2 or kernel[0] != kernel[1]:
+        raise ResdslError(f"a kernel is square, KxK; '{format_shape(kernel)}' is not", term.span,
+                          code="E305")
+    if kernel[0] < 1:
+        raise ResdslError("a kernel is at least 1x1", term.span, code="E303")
+    return kernel[0]
+
+
+def _set_stride(last: Layer | None, term: ast.Term, env, block: str | None) -> None:
+    if block is not None:
+        raise ResdslError("a stride inside a block would apply to every repeat", term.span,
+                          hint="put it after the block (`[3x3, 128; 3x3, 128] x 4, /2`) or "
+                               "let the stage's output size imply it", code="E407")
+    if last is None or last.op not in ("conv", "maxpool", "avgpool", "block"):
+        raise ResdslError("a stride must follow a conv, a pooling window or a block",
+                          term.span, hint="as in `7x7, 64, /2` or `3x3 maxpool, /2`", code="E407")
+    if last.op == "avgpool" and last.kernel is None:
+        raise ResdslError("a global avgpool takes no stride", term.span, code="E407")
+    if last.stride_explicit:
+        raise ResdslError("this layer already has a stride", term.span, code="E407")
+    last.stride = whole(term.value, env, "a stride")
+    last.stride_explicit = True
+
+
+def _block(term: ast.Term, env, blocks: Mapping[str, ast.BlockDef]) -> Layer:
+    repeat = whole(term.value, env, "a repeat count") if term.value is not None else 1
+    if term.kind == "block":
+        body = group_terms(term.body, env, blocks, block="[...]")
+    else:
+        definition = blocks.get(term.name)
+        if definition is None:
+            raise ResdslError(f"unknown block '{term.name}'", term.span,
+                              hint=did_you_mean(term.name, blocks)
+                              or "define it first: `block basic(w) = [3x3, w; 3x3, w]`",
+                              code="E202")
+        if any(isinstance(arg, ast.Keyword) for arg in term.args):
+            raise ResdslError(f"block '{term.name}' takes its arguments by position",
+                              term.span, hint=f"defined at line {definition.span.line}",
+                              code="E205")
+        if len(term.args) != len(definition.params):
+            raise ResdslError(f"block '{term.name}' takes {len(definition.params)} "
+                              f"argument(s), not {len(term.args)}", term.span,
+                              hint=f"defined at line {definition.span.line}", code="E205")
+        local = dict(env)
+        local.update(zip(definition.params, (evaluate(a, env) for a in term.args)))
+        body = group_terms(definition.body, local, blocks, block=term.name)
+    if not body:
+        raise ResdslError("a block needs at least one conv", term.span, code="E408")
+    return Layer("block", term.span, body=tuple(body), repeat=repeat)
+
+
+def _names_an_op(name: str, env: Mapping[str, Number]) -> bool:
+    """Whether `name` (not a parameter's) names a registered op."""
+    return name not in env and name in registered()
+
+
+def op_layer(name: str, args, span: Span, env: Mapping[str, Number]) -> Layer:
+    """A registered op in the general form, its arguments as its declaration says."""
+    declared = op(name)
+    if declared.arity != 1 or declared.torch is None:
+        raise ResdslError(f"op '{name}' cannot be written as a layer", span, code="E209",
+                          hint="a layer takes one input and builds a torch module")
+    known = {arg.name: arg for arg in declared.args}
+    given: dict[str, object] = {}
+    for position, arg in enumerate(args):
+        key, expr = (arg.name, arg.value) if isinstance(arg, ast.Keyword) else (
+            list(known)[position] if position < len(known) else None, arg)
+        if key not in known:
+            hint = did_you_mean(key, known) if key else None
+            raise ResdslError(f"op '{name}' has no argument {f'{key!r}' if key else position + 1}",
+                              arg.span, code="E209",
+                              hint=hint or f"its arguments: {', '.join(known) or 'none'}")
+        if key in given:
+            raise ResdslError(f"argument '{key}' is given twice", arg.span, code="E209")
+        given[key] = _argument(known[key], expr, env)
+    missing = [a.name for a in declared.args if a.default is REQUIRED and a.name not in given]
+    if missing:
+        raise ResdslError(f"op '{name}' needs {', '.join(missing)}", span, code="E209",
+                          hint=f"write it as `{name}({missing[0]}=...)`")
+    return Layer(name, span, args={**declared.defaults(), **given})
+
+
+def _argument(arg, expr, env: Mapping[str, Number]):
+    types = arg.type if isinstance(arg.type, tuple) else (arg.type,)
+    if int in types or bool in types:  # a switch is written 0 or 1
+        return whole(expr, env, f"argument '{arg.name}'", minimum=0)
+    if float in types:
+        return float(evaluate(expr, env))
+    raise ResdslError(f"argument '{arg.name}' cannot be written in a file", expr.span,
+                      code="E209")

@@ -1,0 +1,60 @@
+"""Shapes as the IR writes them, and the arithmetic of windows over them.
+
+Shapes are (C, H, W) for feature maps and (F,) after an fc layer. An op that cannot take
+the shape it is given raises `ShapeError`; the pass that asked adds the node's span.
+"""
+
+from __future__ import annotations
+
+import math
+
+Shape = tuple[int, ...]
+
+
+class ShapeError(ValueError):
+    """An op cannot take the shape it is given; the calling pass adds the span."""
+
+    def __init__(self, message: str, code: str = "E501"):
+        super().__init__(message)
+        self.code = code
+
+
+def conv_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def same_padding(kernel: int) -> int:
+    """torchvision's padding: 3 for 7x7, 1 for 3x3, 0 for 1x1 and 2x2."""
+    return (kernel - 1) // 2
+
+
+def spatial(shape: Shape) -> tuple[int, int]:
+    """(H, W); a vector counts as 1x1, as in Table 1's last row."""
+    return (shape[1], shape[2]) if len(shape) == 3 else (1, 1)
+
+
+def format_shape(shape) -> str:
+    """A shape or size as the paper writes it: 64x56x56, 28x28."""
+    return "x".join(map(str, shape))
+
+
+def numel(shape: Shape) -> int:
+    return math.prod(shape)
+
+
+def feature_map(op: str, shape: Shape) -> Shape:
+    """`shape`, which must be C x H x W for `op`."""
+    if len(shape) != 3:
+        raise ShapeError(f"{op} needs a feature map (C x H x W), but its input is a "
+                         f"{shape[0]}-vector after an fc layer")
+    return shape
+
+
+def window(op: str, shape: Shape, kernel: int, stride: int, padding: int) -> tuple[int, int]:
+    """The output size of a KxK window slid over `shape`."""
+    c, h, w = feature_map(op, shape)
+    out = conv_size(h, kernel, stride, padding), conv_size(w, kernel, stride, padding)
+    if min(out) < 1:
+        raise ShapeError(f"a {kernel}x{kernel} {op} with stride {stride} and padding "
+                         f"{padding} has no output on a {h}x{w} input")
+    return out
