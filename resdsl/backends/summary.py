@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 import networkx as nx
 
 from resdsl.ir import registry
-from resdsl.ir.graph import unit_convs
+from resdsl.ir.graph import unit_convs, unit_nodes
 
 CONVENTION = ("macs: multiply-adds of conv and fc layers (the paper's 'FLOPs'); "
               "flops: 2 x macs; other_ops: element ops of BN, ReLU, add and pooling; "
@@ -66,18 +66,21 @@ def summarize(graph: nx.DiGraph) -> NetworkSummary:
     macs = sum(s.macs for s in rows)
     return NetworkSummary(
         network=graph.graph["name"], file=graph.graph["file"], shortcut=config.shortcut or "none",
-        stride_on=config.stride_on if _has_bottleneck(graph) else None, input=ends["input"], output=ends["output"],
-        layers=sum(1 for n, op in graph.nodes(data="op")
-                   if registry.op(op).weighted and ".shortcut." not in n),
-        params=sum(s.params for s in rows), macs=macs, flops=2 * macs,
+        stride_on=config.stride_on if _has_bottleneck(graph) else None, input=ends["input"],
+        output=ends["output"], layers=_depth(graph), params=sum(s.params for s in rows), macs=macs, flops=2 * macs,
         other_ops=sum(s.other_ops for s in rows), stages=rows)
+
+
+def _depth(graph: nx.DiGraph) -> int:
+    """Weighted layers as the paper counts depth: conv and fc, not shortcut projections."""
+    return sum(1 for _, a in graph.nodes(data=True)
+               if registry.op(a["op"]).weighted and a.get("branch") != "shortcut")
 
 
 def _has_bottleneck(graph: nx.DiGraph) -> bool:
     """Whether `stride_on` matters: a unit whose first conv is a 1x1 before a larger one."""
-    units = {unit for _, unit in graph.nodes(data="unit") if unit is not None}
-    for unit in units:
-        kernels = [graph.nodes[conv]["kernel"] for conv in unit_convs(graph, unit)]
+    for nodes in unit_nodes(graph).values():
+        kernels = [graph.nodes[conv]["kernel"] for conv in unit_convs(graph, nodes)]
         if kernels[0] == 1 and max(kernels) > 1:
             return True
     return False

@@ -26,22 +26,35 @@ def nodes_of(graph: nx.DiGraph, op: str) -> Iterator[str]:
     return iter([n for n, o in graph.nodes(data="op") if o == op])
 
 
-def unit_convs(graph: nx.DiGraph, unit: str) -> list[str]:
-    """A residual or plain unit's convs in order: `unit.conv1`, `unit.conv2`, ..."""
-    convs, j = [], 1
-    while f"{unit}.conv{j}" in graph:
-        convs.append(f"{unit}.conv{j}")
-        j += 1
-    return convs
+def unit_nodes(graph: nx.DiGraph) -> dict[str, list[str]]:
+    """Each residual or plain unit's nodes in data-flow order, units in the order they run.
+    A unit is the nodes that carry its id in `unit`; each also carries its `branch`:
+    "residual" (F(x), or all of a plain unit), "shortcut", "merge" (the add) or "merged"
+    (what acts on the sum, the paper's last ReLU)."""
+    found: dict[str, list[str]] = {}
+    for node in nx.topological_sort(graph):
+        unit = graph.nodes[node].get("unit")
+        if unit is not None:
+            found.setdefault(unit, []).append(node)
+    return found
 
 
-def unit_shortcut(graph: nx.DiGraph, unit: str) -> str:
-    """What joins a unit's add: "identity", "zero-pad" (option A) or "projection"; ""
-    for a plain unit, which has no add."""
-    add = f"{unit}.add"
-    if add not in graph:
+def branch(graph: nx.DiGraph, nodes: list[str], name: str) -> list[str]:
+    """The unit's nodes on one branch, in data-flow order."""
+    return [node for node in nodes if graph.nodes[node]["branch"] == name]
+
+
+def unit_convs(graph: nx.DiGraph, nodes: list[str]) -> list[str]:
+    """A unit's convs on its residual branch, in order."""
+    return [node for node in branch(graph, nodes, "residual") if graph.nodes[node]["op"] == "conv"]
+
+
+def unit_shortcut(graph: nx.DiGraph, nodes: list[str]) -> str:
+    """What joins a unit's merge: "identity", "zero-pad" (option A) or "projection"; ""
+    for a plain unit, which has no merge."""
+    if not branch(graph, nodes, "merge"):
         return ""
-    source = ordered_inputs(graph, add)[1]
-    if graph.nodes[source].get("unit") != unit:
+    shortcut = branch(graph, nodes, "shortcut")
+    if not shortcut:
         return "identity"
-    return "zero-pad" if graph.nodes[source]["op"] == "pad" else "projection"
+    return "zero-pad" if graph.nodes[shortcut[0]]["op"] == "pad" else "projection"

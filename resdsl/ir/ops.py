@@ -43,7 +43,7 @@ register(OpDef(
                         f"stride={a['stride']}, padding={a['padding']}, bias={bool(a['bias'])})"),
     saved=output_kept,
     label=lambda a: f"{a['kernel']}x{a['kernel']} conv, {a['out_channels']}{_stride_text(a)}",
-    weighted=True, strided=True))
+    unit_member="conv", weighted=True, strided=True))
 
 register(OpDef(
     "bn", "batch normalisation after a conv (sec. 3.4)",
@@ -51,10 +51,12 @@ register(OpDef(
     params=lambda a, i, out: 2 * out[0],  # the affine weight and bias; running stats are buffers
     other_ops=per_element,  # folded into one multiply-add per element
     torch=lambda a, x: f"nn.BatchNorm2d({x[0]})", saved=output_kept,
-    buffers=lambda a, out: 4 * 2 * out[0] + 8))  # running mean and variance, batch count
+    buffers=lambda a, out: 4 * 2 * out[0] + 8,  # running mean and variance, batch count
+    unit_member="bn"))
 
 register(OpDef("relu", "the rectifier", other_ops=per_element,
-               torch=lambda a, x: "nn.ReLU(inplace=True)"))
+               torch=lambda a, x: "nn.ReLU(inplace=True)",
+               unit_call=lambda x: f"F.relu({x}, inplace=True)"))
 
 
 # --- pooling ----------------------------------------------------------------------------

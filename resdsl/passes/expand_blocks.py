@@ -20,6 +20,7 @@ class ExpandBlocks(Pass):
     def apply(self, graph: nx.DiGraph) -> None:
         config = graph.graph["config"]
         residual = config.shortcut not in (None, "none")
+        graph.graph["units"] = {}  # id -> its stage and its place there
         for block in list(nodes_of(graph, "block")):
             (before,), (after,) = graph.predecessors(block), graph.successors(block)
             attrs = graph.nodes[block]
@@ -27,20 +28,23 @@ class ExpandBlocks(Pass):
             tail = before
             for i in range(attrs["repeat"]):
                 stride = attrs["stride"] if i == 0 else 1
-                tail = _unit(graph, attrs, f"{attrs['stage']}.{attrs['first_unit'] + i}",
-                             tail, stride, config, residual)
+                index = attrs["first_unit"] + i
+                scope = f"{attrs['stage']}.{index}"
+                graph.graph["units"][scope] = {"stage": attrs["stage"], "index": index}
+                tail = _unit(graph, attrs, scope, tail, stride, config, residual)
             graph.add_edge(tail, after, input=0)
 
 
 def _unit(graph, block, scope, unit_input, stride, config, residual) -> str:
-    """Add one unit after `unit_input`; return its last node."""
+    """Add one unit after `unit_input`; return its last node. Its nodes carry the unit's
+    id and their branch, which is all that later passes and backends read of it."""
     common = dict(stage=block["stage"], unit=scope)
-    tail, last = unit_input, len(block["body"]) - 1
+    tail, last, part = unit_input, len(block["body"]) - 1, "residual"
 
     def add(name, span, **attrs):
         nonlocal tail
         node = f"{scope}.{name}"
-        graph.add_node(node, scope=node, span=span, **common, **attrs)
+        graph.add_node(node, scope=node, span=span, branch=part, **common, **attrs)
         graph.add_edge(tail, node, input=0)
         tail = node
 
@@ -52,7 +56,9 @@ def _unit(graph, block, scope, unit_input, stride, config, residual) -> str:
         if config.bn:
             add(f"bn{j + 1}", span, op="bn")
         if j == last and residual:
+            part = "merge"
             add("add", block["span"], op="add", stride=stride)
             graph.add_edge(unit_input, tail, input=1, shortcut=True)
+            part = "merged"
         add(f"relu{j + 1}", span, op="relu")
     return tail

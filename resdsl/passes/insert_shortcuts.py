@@ -49,7 +49,7 @@ def _reroute(graph, add, source, layers) -> None:
     for name, attrs in layers:
         node = f"{a['unit']}.shortcut.{name}"
         graph.add_node(node, scope=node, span=a["span"], stage=a["stage"], unit=a["unit"],
-                       **attrs)
+                       branch="shortcut", **attrs)
         graph.add_edge(tail, node, input=0)
         try:
             graph.nodes[node]["shape"] = output_shape(graph.nodes[node], [graph.nodes[tail]["shape"]])

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from resdsl.ir.graph import unit_convs, unit_shortcut
+from resdsl.ir.graph import unit_convs, unit_nodes, unit_shortcut
 from resdsl.ir.registry import op
 from resdsl.ir.shapes import Shape, spatial
 
@@ -53,13 +53,13 @@ def layout(graph: nx.DiGraph, index: int, title: str | None = None,
            collapse: bool = False) -> Column:
     column = Column(title or graph.graph["name"])
     column.boxes.append(Box(f"c{index}_image", "image", "image", graph.nodes["input"]["shape"]))
-    units = _units(graph)
+    units = unit_nodes(graph)
     runs = _runs(graph, units) if collapse else [[unit] for unit in units]
     run_of = {unit: i for i, run in enumerate(runs) for unit in run}
     unit_of_box: list[str | None] = [None]
     for node in nx.topological_sort(graph):
         attrs = graph.nodes[node]
-        if op(attrs["op"]).label is None or ".shortcut." in node:
+        if op(attrs["op"]).label is None or attrs.get("branch") == "shortcut":
             continue
         unit = attrs.get("unit")
         box_id = f"c{index}_{len(column.boxes)}"
@@ -67,14 +67,14 @@ def layout(graph: nx.DiGraph, index: int, title: str | None = None,
             unit = runs[run_of[unit]][0]
             if unit in unit_of_box:
                 continue
-            box = _group_box(graph, box_id, runs[run_of[unit]])
+            box = _group_box(graph, box_id, [units[u] for u in runs[run_of[unit]]])
         else:
             box = Box(box_id, _label(attrs), attrs["op"], attrs["shape"],
                       layers=int(op(attrs["op"]).weighted))
         column.boxes.append(box)
         unit_of_box.append(unit)
     for unit in dict.fromkeys(u for u in unit_of_box if u is not None):
-        shortcut = unit_shortcut(graph, unit)
+        shortcut = unit_shortcut(graph, units[unit])
         if shortcut:
             first = unit_of_box.index(unit)
             last = len(unit_of_box) - 1 - unit_of_box[::-1].index(unit)
@@ -83,40 +83,35 @@ def layout(graph: nx.DiGraph, index: int, title: str | None = None,
     return column
 
 
-def _units(graph: nx.DiGraph) -> list[str]:
-    return list(dict.fromkeys(graph.nodes[n]["unit"] for n in nx.topological_sort(graph)
-                              if graph.nodes[n].get("unit") is not None))
-
-
 def _label(a: dict) -> str:
     return op(a["op"]).label(a)
 
 
-def _convs(graph: nx.DiGraph, unit: str) -> list[dict]:
-    return [graph.nodes[conv] for conv in unit_convs(graph, unit)]
+def _convs(graph: nx.DiGraph, nodes: list[str]) -> list[dict]:
+    return [graph.nodes[conv] for conv in unit_convs(graph, nodes)]
 
 
-def _signature(graph: nx.DiGraph, unit: str) -> tuple:
-    return (graph.nodes[f"{unit}.conv1"]["stage"],
-            tuple((c["kernel"], c["out_channels"]) for c in _convs(graph, unit)))
+def _signature(graph: nx.DiGraph, nodes: list[str]) -> tuple:
+    return (graph.nodes[nodes[0]]["stage"],
+            tuple((c["kernel"], c["out_channels"]) for c in _convs(graph, nodes)))
 
 
-def _runs(graph: nx.DiGraph, units: list[str]) -> list[list[str]]:
+def _runs(graph: nx.DiGraph, units: dict[str, list[str]]) -> list[list[str]]:
     """Consecutive units of one stage with the same convs: what `--collapse` folds."""
     runs: list[list[str]] = []
-    for unit in units:
-        if runs and _signature(graph, runs[-1][-1]) == _signature(graph, unit):
+    for unit, nodes in units.items():
+        if runs and _signature(graph, units[runs[-1][-1]]) == _signature(graph, nodes):
             runs[-1].append(unit)
         else:
             runs.append([unit])
     return runs
 
 
-def _group_box(graph: nx.DiGraph, box_id: str, run: list[str]) -> Box:
-    """A run of units as one box: their convs, then how many blocks and, since only the
-    first of them strides, where its stride is ("×36 blocks, first /2 on the 1x1")."""
+def _group_box(graph: nx.DiGraph, box_id: str, run: list[list[str]]) -> Box:
+    """A run of units (each its nodes) as one box: their convs, then how many blocks and,
+    since only the first of them strides, where ("×36 blocks, first /2 on the 1x1")."""
     convs = _convs(graph, run[0])
-    last = graph.nodes[f"{run[-1]}.conv{len(convs)}"]
+    last = _convs(graph, run[-1])[-1]
     if len(run) == 1:
         label = "\n".join(_label(c) for c in convs)
     else:

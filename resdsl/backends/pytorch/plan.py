@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from resdsl.errors import ResdslError, Span
-from resdsl.ir.graph import ordered_inputs, unit_convs, unit_shortcut
+from resdsl.ir.graph import branch, ordered_inputs, unit_convs, unit_nodes, unit_shortcut
 from resdsl.ir.registry import op
 from resdsl.ir.shapes import Shape, numel
 
@@ -33,6 +33,9 @@ class UnitKind:
     residual: bool
     bn: bool
     bias: bool
+    # (branch, op) of the residual branch, the merge and what follows it, in data-flow
+    # order: the unit's forward is written from these, so it cannot disagree with the graph
+    steps: tuple[tuple[str, str], ...]
 
 
 @dataclass
@@ -82,12 +85,14 @@ def make_plan(graph: nx.DiGraph, naming: str = "arch") -> Plan:
     items: list[Leaf | Unit] = []
     folded: list[tuple[str, str]] = []
     softmax_dropped = False
+    units = unit_nodes(graph)
     output = next(n for n, kind in graph.nodes(data="op") if kind == "output")
     for name, kind in sequence:
         if kind == "unit":
-            unit = _unit(graph, name, paths[name])
+            unit = _unit(graph, units[name], paths[name])
             items.append(unit)
-            folded.extend(_unit_folds(graph, name, unit, shortcut_member, projection_members))
+            folded.extend(_unit_folds(graph, units[name], unit, shortcut_member,
+                                      projection_members))
             continue
         attrs, declared = graph.nodes[name], op(kind)
         if declared.left_to_loss and graph.has_edge(name, output):
@@ -175,7 +180,8 @@ def _torchvision_paths(graph: nx.DiGraph, sequence) -> dict[str, tuple[str, ...]
     full = list(_with_folded_bn(graph, sequence))
     ops = [kind for _, kind in full]
     units = [i for i, kind in enumerate(ops) if kind == "unit"]
-    stages = list(dict.fromkeys(name.rsplit(".", 1)[0] for name, kind in full if kind == "unit"))
+    unit_of = graph.graph.get("units", {})
+    stages = list(dict.fromkeys(unit_of[name]["stage"] for name, kind in full if kind == "unit"))
     if (not units or tuple(ops[:units[0]]) != tuple(TORCHVISION_STEM)
             or len(units) != units[-1] - units[0] + 1 or len(stages) != 4
             or tuple(kind for kind in ops[units[-1] + 1:] if kind != "softmax") != TORCHVISION_HEAD):
@@ -187,8 +193,8 @@ def _torchvision_paths(graph: nx.DiGraph, sequence) -> dict[str, tuple[str, ...]
     paths = {}
     for index, (name, kind) in enumerate(full):
         if kind == "unit":
-            stage, number = name.rsplit(".", 1)
-            paths[name] = (f"layer{stages.index(stage) + 1}", number)
+            paths[name] = (f"layer{stages.index(unit_of[name]['stage']) + 1}",
+                           str(unit_of[name]["index"]))
         else:
             paths[name] = (TORCHVISION_STEM[kind] if index < units[0] else kind,)
         if kind != "unit" and op(kind).flat_input:
@@ -206,34 +212,36 @@ def _with_folded_bn(graph, sequence):
 
 # --- units ----------------------------------------------------------------------------------
 
-def _unit(graph: nx.DiGraph, scope: str, path: tuple[str, ...]) -> Unit:
-    convs = unit_convs(graph, scope)
-    first = graph.nodes[convs[0]]
+def _unit(graph: nx.DiGraph, nodes: list[str], path: tuple[str, ...]) -> Unit:
+    """One unit of the graph (its nodes, in data-flow order) as an instance of its kind."""
+    convs = unit_convs(graph, nodes)
     (source,) = ordered_inputs(graph, convs[0])
-    shortcut = unit_shortcut(graph, scope)
+    shortcut = unit_shortcut(graph, nodes)
     attrs = [graph.nodes[c] for c in convs]
     slot = next(i for i, a in enumerate(attrs) if a["takes_unit_stride"])
+    ops_on = {part: [graph.nodes[n]["op"] for n in branch(graph, nodes, part)]
+              for part in ("residual", "shortcut")}
     kind = UnitKind(
         kernels=tuple(a["kernel"] for a in attrs), paddings=tuple(a["padding"] for a in attrs),
-        stride_slot=slot, residual=bool(shortcut), bn=f"{scope}.bn1" in graph,
-        bias=bool(first["bias"]))
-    last = f"{scope}.relu{len(convs)}"
+        stride_slot=slot, residual=bool(shortcut), bn="bn" in ops_on["residual"],
+        bias=bool(attrs[0]["bias"]),
+        steps=tuple((graph.nodes[n]["branch"], graph.nodes[n]["op"]) for n in nodes
+                    if graph.nodes[n]["branch"] != "shortcut"))
     return Unit(path, kind, graph.nodes[source]["shape"][0],
                 tuple(a["out_channels"] for a in attrs), attrs[slot]["stride"], shortcut,
-                graph.nodes[last]["shape"], f"{scope}.shortcut.bn" in graph)
+                graph.nodes[nodes[-1]]["shape"], "bn" in ops_on["shortcut"])
 
 
-def _unit_folds(graph: nx.DiGraph, scope: str, unit: Unit, member: str,
+def _unit_folds(graph: nx.DiGraph, nodes: list[str], unit: Unit, member: str,
                 projection: tuple[str, str]) -> list[tuple[str, str]]:
     """(conv, bn) module paths for each BN that was folded inside this unit."""
     prefix = ".".join(unit.path)
-    folds = []
-    for j in range(1, len(unit.channels) + 1):
-        if graph.nodes[f"{scope}.conv{j}"].get("folded_bn"):
-            folds.append((f"{prefix}.conv{j}", f"{prefix}.bn{j}"))
-    shortcut_conv = f"{scope}.shortcut.conv"
-    if shortcut_conv in graph and graph.nodes[shortcut_conv].get("folded_bn"):
-        folds.append((f"{prefix}.{member}.{projection[0]}", f"{prefix}.{member}.{projection[1]}"))
+    folds = [(f"{prefix}.conv{j}", f"{prefix}.bn{j}")
+             for j, conv in enumerate(unit_convs(graph, nodes), start=1)
+             if graph.nodes[conv].get("folded_bn")]
+    folds += [(f"{prefix}.{member}.{projection[0]}", f"{prefix}.{member}.{projection[1]}")
+              for node in branch(graph, nodes, "shortcut")
+              if graph.nodes[node].get("folded_bn")]
     return folds
 
 

@@ -9,7 +9,10 @@ plan: the same input gives the same bytes.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from resdsl.backends.pytorch.plan import Leaf, Plan, Unit, UnitKind
+from resdsl.ir.registry import op
 from resdsl.ir.shapes import format_shape
 
 INDENT = " " * 4
@@ -173,19 +176,26 @@ def _shortcut_init(plan: Plan, kind: UnitKind) -> list[str]:
 
 
 def _unit_forward(kind: UnitKind, member: str) -> list[str]:
-    lines, n = [], len(kind.kernels)
-    for j in range(1, n + 1):
-        value = f"self.conv{j}({'x' if j == 1 else 'out'})"
-        if kind.bn:
-            value = f"self.bn{j}({value})"
-        if j < n:
-            lines.append(f"out = F.relu({value}, inplace=True)")
-        elif kind.residual:
-            lines += [f"out = {value}", f"identity = self.{member}(x)", "out += identity",
-                      "return F.relu(out, inplace=True)"]
+    """The unit's forward, written from its nodes in data-flow order: each op with a
+    module is called (`self.conv1(x)`), each without one wraps the expression in its
+    call and ends a statement (`out = F.relu(...)`), and the merge adds the shortcut."""
+    lines, value, count = [], "x", Counter()
+    for index, (part, name) in enumerate(kind.steps):
+        declared = op(name)
+        if part == "merge":
+            if value != "out":
+                lines.append(f"out = {value}")
+            lines += [f"identity = self.{member}(x)", "out += identity"]
+            value = "out"
+        elif declared.unit_member:
+            count[declared.unit_member] += 1
+            value = f"self.{declared.unit_member}{count[declared.unit_member]}({value})"
+        elif index == len(kind.steps) - 1:
+            return lines + [f"return {declared.unit_call(value)}"]
         else:
-            lines.append(f"return F.relu({value}, inplace=True)")
-    return lines
+            lines.append(f"out = {declared.unit_call(value)}")
+            value = "out"
+    return lines + [f"return {value}"]
 
 
 # --- the network ----------------------------------------------------------------------------
