@@ -166,9 +166,9 @@ def _block_attrs(layer: Layer, config: Config, first_unit: int) -> dict:
     body = tuple((conv.kernel, conv.channels,
                   conv.padding if conv.padding is not None else same_padding(conv.kernel))
                  for conv in layer.body)
-    stride_index = 0
+    stride_slot = 0  # the conv that takes the unit's stride: `stride_on` says which
     if config.stride_on == "3x3":
-        stride_index = next((i for i, (k, _, _) in enumerate(body) if k > 1), 0)
+        stride_slot = next((i for i, (k, _, _) in enumerate(body) if k > 1), 0)
     return dict(op="block", body=body, body_spans=tuple(conv.span for conv in layer.body),
                 repeat=layer.repeat, stride=layer.stride, stride_explicit=layer.stride_explicit,
-                stride_index=stride_index, first_unit=first_unit)
+                stride_slot=stride_slot, first_unit=first_unit)

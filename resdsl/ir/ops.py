@@ -137,7 +137,7 @@ def _block_shape(a: Mapping, inputs: Sequence[Shape]) -> Shape:
     """The first unit of a block group: its convs, with the group's stride on one of them."""
     shape = inputs[0]
     for index, (kernel, channels, padding) in enumerate(a["body"]):
-        stride = a["stride"] if index == a["stride_index"] else 1
+        stride = a["stride"] if index == a["stride_slot"] else 1
         h, w = window("conv", shape, kernel, stride, padding)
         shape = (channels, h, w)
     return shape
@@ -146,7 +146,7 @@ def _block_shape(a: Mapping, inputs: Sequence[Shape]) -> Shape:
 register(OpDef(
     "block", "a group of residual units before `expand_blocks` unrolls it",
     args=(Arg("body", tuple), Arg("repeat", int), Arg("stride", int, 1),
-          Arg("stride_index", int, 0)),
+          Arg("stride_slot", int, 0)),
     shape=_block_shape, weighted=True, strided=True))
 
 

@@ -20,7 +20,7 @@ class ExpandBlocks(Pass):
     def apply(self, graph: nx.DiGraph) -> None:
         config = graph.graph["config"]
         residual = config.shortcut not in (None, "none")
-        graph.graph["units"] = {}  # id -> its stage and its place there
+        graph.graph["units"] = {}  # id -> its stage, its place there, its strided conv
         for block in list(nodes_of(graph, "block")):
             (before,), (after,) = graph.predecessors(block), graph.successors(block)
             attrs = graph.nodes[block]
@@ -30,7 +30,8 @@ class ExpandBlocks(Pass):
                 stride = attrs["stride"] if i == 0 else 1
                 index = attrs["first_unit"] + i
                 scope = f"{attrs['stage']}.{index}"
-                graph.graph["units"][scope] = {"stage": attrs["stage"], "index": index}
+                graph.graph["units"][scope] = {"stage": attrs["stage"], "index": index,
+                                               "stride_slot": attrs["stride_slot"]}
                 tail = _unit(graph, attrs, scope, tail, stride, config, residual)
             graph.add_edge(tail, after, input=0)
 
@@ -49,10 +50,9 @@ def _unit(graph, block, scope, unit_input, stride, config, residual) -> str:
         tail = node
 
     for j, ((kernel, channels, padding), span) in enumerate(zip(block["body"], block["body_spans"])):
-        takes_stride = j == block["stride_index"]
-        add(f"conv{j + 1}", span, op="conv", kernel=kernel, stride=stride if takes_stride else 1,
-            padding=padding, out_channels=channels, groups=1, bias=config.bias,
-            takes_unit_stride=takes_stride)
+        add(f"conv{j + 1}", span, op="conv", kernel=kernel,
+            stride=stride if j == block["stride_slot"] else 1, padding=padding,
+            out_channels=channels, groups=1, bias=config.bias)
         if config.bn:
             add(f"bn{j + 1}", span, op="bn")
         if j == last and residual:

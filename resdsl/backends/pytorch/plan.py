@@ -218,7 +218,7 @@ def _unit(graph: nx.DiGraph, nodes: list[str], path: tuple[str, ...]) -> Unit:
     (source,) = ordered_inputs(graph, convs[0])
     shortcut = unit_shortcut(graph, nodes)
     attrs = [graph.nodes[c] for c in convs]
-    slot = next(i for i, a in enumerate(attrs) if a["takes_unit_stride"])
+    slot = graph.graph["units"][graph.nodes[nodes[0]]["unit"]]["stride_slot"]
     ops_on = {part: [graph.nodes[n]["op"] for n in branch(graph, nodes, part)]
               for part in ("residual", "shortcut")}
     kind = UnitKind(
