@@ -12,17 +12,17 @@ from resdsl.ir.registry import Arg, OpDef
 from resdsl.ir.registry import register as register_op
 from resdsl.ir.registry import unregister as unregister_op
 from resdsl.safety import limits
+from resdsl.version import __version__
 
 __all__ = ["build", "count", "render", "load", "source", "limits", "ResdslError", "OpDef",
-           "Arg", "register_op", "unregister_op"]
-__version__ = "0.1.0"
+           "Arg", "register_op", "unregister_op", "__version__"]
 
 _TORCH_BACKEND = ("load", "source")
 
 
 def __getattr__(name: str):
     if name in _TORCH_BACKEND:
-        from resdsl.backends.pytorch import runtime
+        from resdsl import pytorch_api
 
-        return getattr(runtime, name)
+        return getattr(pytorch_api, name)
     raise AttributeError(f"module 'resdsl' has no attribute {name!r}")

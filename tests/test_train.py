@@ -233,3 +233,33 @@ def test_bf16_autocast_and_channels_last_train(tmp_path):
     assert result.step == 2 and result.test_error is not None
     assert checkpoint.load(tmp_path)["model"]["conv1.conv.weight"].is_contiguous(
         memory_format=torch.channels_last)
+
+
+def test_a_command_builds_the_graph_once(cli, tmp_path, monkeypatch):
+    """`train` and `compile --check` read the file and run the passes once: the recipe,
+    the memory check against the device that runs it, and the module share one graph."""
+    import resdsl.api
+
+    builds = []
+    real_build = resdsl.api.build
+    monkeypatch.setattr(resdsl.api, "build", lambda *a, **k: builds.append(a) or real_build(*a, **k))
+    code, _, err = cli("train", ARCHS / "cifar-resnet.arch", *TINY, "--data", "synthetic",
+                       "--out", tmp_path, "--steps", "2", "--batch", "8", "--log-every", "1",
+                       "--eval-every", "2", "--checkpoint-every", "2", "--synthetic-size", "32",
+                       "--no-progress")
+    assert code == 0, err
+    assert len(builds) == 1
+    code, _, _ = cli("compile", ARCHS / "cifar-resnet.arch", *TINY, "--check")
+    assert code == 0 and len(builds) == 2
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_load_checks_memory_on_the_device_it_is_asked_for():
+    import resdsl
+
+    with pytest.raises(ResdslError, match="CUDA is not available"):
+        resdsl.load(ARCHS / "cifar-resnet.arch", device="cuda")
+    with resdsl.limits(memory="100MiB"), pytest.raises(ResdslError, match=r"error\[E608\]"):
+        resdsl.load(ARCHS / "vgg16.arch", device="cpu")
+    model = resdsl.load(ARCHS / "cifar-resnet.arch", n=1, device="cpu")
+    assert next(model.parameters()).device.type == "cpu"

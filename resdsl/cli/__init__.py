@@ -21,6 +21,7 @@ from resdsl.cli.pytorch import COMPILE
 from resdsl.cli.training import TRAIN
 from resdsl.errors import ResdslError, ResdslWarning
 from resdsl.safety import limits
+from resdsl.version import __version__
 
 COMMANDS: dict[str, Command] = {c.name: c for c in (FLOPS, CHECK, COMPILE, RENDER, TRAIN,
                                                     LIST, LIMITS)}
@@ -37,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
         description=_wrap("Compile networks written like Table 1 of 'Deep Residual Learning "
                           "for Image Recognition' (.arch files): shapes, parameters and "
                           "multiply-adds, PyTorch and ONNX modules, figures, training."))
-    parser.add_argument("--version", action="version", version=f"resdsl {_version()}")
+    parser.add_argument("--version", action="version", version=f"resdsl {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     network_options = _network_options()
     for command in COMMANDS.values():
@@ -71,11 +72,6 @@ def _network_options() -> argparse.ArgumentParser:
 def _wrap(text: str) -> str:
     """Descriptions keep their layout (the epilogs hold examples), so wrap them here."""
     return textwrap.fill(text, width=88)
-
-
-def _version() -> str:
-    from resdsl import __version__
-    return __version__
 
 
 def main(argv: list[str] | None = None) -> int:

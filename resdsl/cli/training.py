@@ -62,7 +62,8 @@ def _train(args) -> int:
     from resdsl.training.loop import TrainConfig, train
     from resdsl.training.recipe import default_recipe
 
-    summary = summarize(build(args.file, args))
+    graph = build(args.file, args)  # once: for the recipe, the memory check and the model
+    summary = summarize(graph)
     recipe = default_recipe(summary.input[-1], summary.layers)
     for name in ("steps", "batch", "lr", "milestones", "momentum", "weight_decay"):
         if getattr(args, name) is not None:
@@ -79,7 +80,7 @@ def _train(args) -> int:
         checkpoint_every=args.checkpoint_every, log_every=args.log_every, seed=args.seed,
         device=args.device, amp=args.amp, channels_last=args.channels_last,
         compile=args.compile, workers=workers, resume=args.resume,
-        synthetic_size=args.synthetic_size, progress=not args.no_progress))
+        synthetic_size=args.synthetic_size, progress=not args.no_progress), graph)
     return EXIT_INTERRUPTED if result.interrupted else 0
 
 

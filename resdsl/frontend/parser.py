@@ -12,6 +12,7 @@ from lark.lexer import PatternStr
 from resdsl import bundled, safety
 from resdsl.errors import ResdslError, Span, did_you_mean
 from resdsl.frontend import ast
+from resdsl.frontend.postlex import BracketLayoutAndLimits, LexLimit, Unclosed
 
 # How a syntax error names what the parser wanted, for terminals that are patterns.
 _READABLE = {
@@ -32,57 +33,10 @@ KEYWORDS = ("network", "extends", "param", "block", "conv", "maxpool", "avgpool"
             "softmax", "relu", "dropout", "stride", "pad")
 
 
-class _BracketLayoutAndLimits:
-    """Post-lexer: inside [ ] and ( ) a newline is only layout, as in the paper's rows.
-
-    It also holds the limits on nesting and on operators per expression, which bound the
-    depth of the parse tree, so that no file can drive the parser into Python's recursion
-    limit."""
-
-    always_accept = ("_NL",)
-    _OPERATORS = ("PLUS", "MINUS", "STAR")
-    _EXPRESSION_ENDS = ("COMMA", "SEMICOLON", "_NL", "COLON", "EQUAL", "LSQB", "RSQB", "_REPEAT")
-
-    def process(self, stream):
-        opened: list[Token] = []
-        operators = 0
-        limit = safety.current()
-        for token in stream:
-            if token.type in ("LSQB", "LPAR"):
-                opened.append(token)
-                if len(opened) > limit.nesting:
-                    raise _LexLimit(token, "nesting", f"{len(opened)} brackets are open here",
-                                    "E602")
-            elif token.type in ("RSQB", "RPAR") and opened:
-                opened.pop()
-            if token.type in self._OPERATORS:
-                operators += 1
-                if operators > limit.expression:
-                    raise _LexLimit(token, "expression", f"this expression has {operators} "
-                                    "operators", "E603")
-            elif token.type in self._EXPRESSION_ENDS:
-                operators = 0
-            if token.type == "_NL" and opened:
-                continue
-            yield token
-        if opened:
-            raise _Unclosed(opened[-1])
-
-
-class _Unclosed(Exception):
-    def __init__(self, token: Token):
-        self.token = token
-
-
-class _LexLimit(Exception):
-    def __init__(self, token: Token, limit: str, what: str, code: str):
-        self.token, self.limit, self.what, self.code = token, limit, what, code
-
-
 @functools.lru_cache(maxsize=1)
 def _lark() -> Lark:
     grammar = bundled.folder("grammars").joinpath("arch.lark").read_text("utf-8")
-    return Lark(grammar, parser="lalr", lexer="contextual", postlex=_BracketLayoutAndLimits(),
+    return Lark(grammar, parser="lalr", lexer="contextual", postlex=BracketLayoutAndLimits(),
                 propagate_positions=True, maybe_placeholders=True, cache=True)
 
 
@@ -90,12 +44,12 @@ def parse(text: str, path: str) -> ast.ArchFile:
     """Parse one file's text. `path` is only used to label spans."""
     try:
         tree = _lark().parse(text)
-    except _Unclosed as unclosed:
+    except Unclosed as unclosed:
         tok = unclosed.token
         raise ResdslError(f"'{tok.value}' is never closed", _token_span(tok, path),
                           hint=f"add the matching '{']' if tok.value == '[' else ')'}'",
                           source=text, code="E104") from None
-    except _LexLimit as hit:
+    except LexLimit as hit:
         raise _with_source(safety.exceeded(hit.limit, hit.what, _token_span(hit.token, path),
                                            code=hit.code), text) from None
     except UnexpectedInput as error:

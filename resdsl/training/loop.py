@@ -19,6 +19,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import networkx as nx
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
@@ -26,6 +27,7 @@ from torch.utils.data import DataLoader
 
 import resdsl
 from resdsl.backends.pytorch import memory
+from resdsl.backends.pytorch.runtime import from_graph
 from resdsl.backends.summary import summarize
 from resdsl.errors import ResdslError, Span
 from resdsl.output import write_atomic
@@ -134,7 +136,8 @@ def load_data(config: TrainConfig, input_shape, classes: int):
                       hint="use cifar10:DIR, imagefolder:DIR or synthetic", code="E706")
 
 
-def train(config: TrainConfig) -> Result:
+def train(config: TrainConfig, graph: nx.DiGraph | None = None) -> Result:
+    """Train `config.arch`; `graph` is its built graph when the caller has one already."""
     process = Process(config.device)
     recipe = config.recipe
     if recipe.batch % process.world:
@@ -144,11 +147,11 @@ def train(config: TrainConfig) -> Result:
     if config.checkpoint_every % config.log_every or config.eval_every % config.log_every:
         raise ResdslError("--checkpoint-every and --eval-every must be multiples of "
                           f"--log-every ({config.log_every})", code="E707")
-    graph = resdsl.build(config.arch, **config.params)
+    graph = graph if graph is not None else resdsl.build(config.arch, **config.params)
     summary = summarize(graph)
     memory.require(graph, process.device, batch=recipe.batch // process.world, training=True)
     torch.manual_seed(config.seed)  # the same initial weights on every rank
-    model = resdsl.load(config.arch, **config.params)
+    model = from_graph(graph)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     model = model.to(process.device, memory_format=memory_format)
     optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,

@@ -1,4 +1,4 @@
-"""Turn generated source into live classes, and build modules from .arch files.
+"""Turn generated source into live classes, and a built graph into a module.
 
 The source is compiled under a file name of its own and put in `linecache`, so that
 tracebacks, `inspect.getsource`, `torch.fx` and `torch.compile` see real lines; the
@@ -16,18 +16,15 @@ from collections.abc import Mapping
 import networkx as nx
 import torch
 
-from resdsl.api import build
-from resdsl.backends.pytorch import memory
 from resdsl.backends.pytorch.plan import Plan, make_plan
 from resdsl.backends.pytorch.source import emit
 from resdsl.errors import ResdslError, Span
 from resdsl.passes.fold_batchnorm import FoldBatchNorm
+from resdsl.version import __version__
 
 
 def generate(graph: nx.DiGraph, naming: str = "arch", fold_bn: bool = False) -> tuple[str, Plan]:
     """The Python source for a built graph, and the plan it was written from."""
-    from resdsl import __version__
-
     if fold_bn:
         graph = graph.copy()
         FoldBatchNorm().apply(graph)
@@ -54,27 +51,13 @@ def network_class(graph: nx.DiGraph, naming: str = "arch", fold_bn: bool = False
     return getattr(import_source(text), plan.class_name)
 
 
-def source(path: str, *, naming: str = "arch", fold_bn: bool = False, **params) -> str:
-    """The standalone PyTorch source that `resdsl compile` writes for an .arch file."""
-    return generate(build(path, **params), naming, fold_bn)[0]
-
-
-def load(path: str, *, naming: str = "arch", fold_bn: bool = False,
-         zero_init_residual: bool = False, state_dict: Mapping | None = None,
-         **params) -> torch.nn.Module:
-    """The network of an .arch file as a `torch.nn.Module`, initialised as in the paper.
-
-    `params` override parameters and settings as `--set` does. `naming="torchvision"`
-    names modules as torchvision's ResNet does (`layer2.0.downsample.0`), so its state
-    dicts load either way. `state_dict` (of the unfolded network, as training saves it)
-    is loaded strictly. `fold_bn=True` returns the inference network with each BN folded
-    into its conv, in eval mode.
-    """
-    graph = build(path, **params)
-    memory.require(graph, "cpu")
+def from_graph(graph: nx.DiGraph, *, naming: str = "arch", fold_bn: bool = False,
+               zero_init_residual: bool = False,
+               state_dict: Mapping | None = None) -> torch.nn.Module:
+    """The module of a graph that is already built (and whose memory was checked)."""
     model = network_class(graph, naming)(zero_init_residual=zero_init_residual)
     if state_dict is not None:
-        _load_strict(model, state_dict, path)
+        _load_strict(model, state_dict, graph.graph["file"])
     if not fold_bn:
         return model
     return network_class(graph, naming, fold_bn=True).from_unfolded(model.state_dict())
