@@ -99,3 +99,15 @@ def test_an_unregistered_name_is_still_an_unknown_name(cli, write_arch):
     path = write_arch("network t\ninput 3x8x8\nc1 : 3x3, 4, swish\n")
     code, _, err = cli("check", path)
     assert code == 1 and "error[E201]: unknown name 'swish'" in err
+
+
+def test_sigmoid_is_a_built_in_added_through_the_registry_alone(write_arch):
+    """docs/ARCHITECTURE.md's worked example: one registry entry, no grammar rule (the
+    general form reads the bare name), and every pass and backend takes it."""
+    torch = pytest.importorskip("torch")
+    path = write_arch("network t\ninput 3x8x8\nc1 : 3x3, 4, sigmoid\nhead : avgpool, fc 2\n")
+    graph = resdsl.build(path)
+    assert graph.nodes["c1.sigmoid"]["other_ops"] == 4 * 8 * 8
+    model = resdsl.load(path)
+    assert isinstance(model.c1.sigmoid, torch.nn.Sigmoid)
+    assert model(torch.randn(2, 3, 8, 8)).shape == (2, 2)

@@ -124,6 +124,9 @@ register(OpDef(
 
 register(OpDef("add", "a residual unit's merge: the residual branch plus the shortcut",
                arity=2, other_ops=per_element))
+register(OpDef("sigmoid", "the logistic function: squeeze-excitation's gate (Hu et al., 2018)",
+               other_ops=per_element, torch=lambda a, x: "nn.Sigmoid()", saved=output_kept,
+               unit_call=lambda x: f"torch.sigmoid({x})"))
 register(OpDef("dropout", "dropout with probability p", args=(Arg("p", float, 0.5),),
                torch=lambda a, x: f"nn.Dropout(p={a['p']!r})", saved=output_kept))
 register(OpDef("softmax", "the softmax over classes", torch=lambda a, x: "nn.Softmax(dim=1)",
