@@ -2,9 +2,8 @@
 layers become nodes.
 
 A conv brings its BN (unless `bn off`) and ReLU; an fc brings a ReLU when another
-weighted layer follows it. Residual blocks stay single `block` nodes here;
-`expand_blocks` unrolls them. An op in the general form becomes one node with its
-arguments.
+weighted layer follows it. A residual block becomes its units (`ir/units.py`). An op
+in the general form becomes one node with its arguments.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ from resdsl.frontend.lint import unused_definitions
 from resdsl.frontend.resolve import NetworkSpec
 from resdsl.ir.registry import op
 from resdsl.ir.shapes import same_padding
+from resdsl.ir.units import add_units
 
 def elaborate(spec: NetworkSpec, overrides: Mapping[str, object] | None = None) -> nx.DiGraph:
     overrides = dict(overrides or {})
@@ -38,7 +38,7 @@ def elaborate(spec: NetworkSpec, overrides: Mapping[str, object] | None = None) 
                                "`conv1 112x112 : 7x7, 64, /2`", code="E402")
     _require_shortcut_option(stages, config)
     _within_layer_limit(stages)
-    graph = nx.DiGraph(name=_display_name(spec.name, overrides), file=spec.path,
+    graph = nx.DiGraph(units={}, name=_display_name(spec.name, overrides), file=spec.path,
                        config=config, params=env, warnings=unused_definitions(spec),
                        stages=[{"name": s.name, "size": s.size, "span": s.span,
                                 "size_span": s.size_span or s.span} for s, _ in stages])
@@ -127,8 +127,7 @@ def _emit(graph: nx.DiGraph, stages, config: Config) -> None:
                 build.append(base + "dropout" + suffix, layer.span, stage.name, op="dropout",
                              p=layer.p)
             elif layer.op == "block":
-                build.append(base + "block" + suffix, layer.span, stage.name,
-                             **_block_attrs(layer, config, first_unit=units))
+                build.tail = add_units(graph, build.tail, stage.name, layer, config, units)
                 units += layer.repeat
             else:
                 build.append(base + layer.op + suffix, layer.span, stage.name, op=layer.op,
@@ -142,7 +141,7 @@ def _weighted_after(layers: list[Layer]) -> list[bool]:
     flags, seen = [False] * len(layers), False
     for i in range(len(layers) - 1, -1, -1):
         flags[i] = seen
-        seen = seen or op(layers[i].op).weighted
+        seen = seen or layers[i].op == "block" or op(layers[i].op).weighted
     return flags
 
 
@@ -160,15 +159,3 @@ def _pool(layer: Layer) -> dict:
     padding = layer.padding if layer.padding is not None else same_padding(layer.kernel)
     return dict(op=layer.op, kernel=layer.kernel, stride=layer.stride,
                 stride_explicit=layer.stride_explicit, padding=padding, **{"global": False})
-
-
-def _block_attrs(layer: Layer, config: Config, first_unit: int) -> dict:
-    body = tuple((conv.kernel, conv.channels,
-                  conv.padding if conv.padding is not None else same_padding(conv.kernel))
-                 for conv in layer.body)
-    stride_slot = 0  # the conv that takes the unit's stride: `stride_on` says which
-    if config.stride_on == "3x3":
-        stride_slot = next((i for i, (k, _, _) in enumerate(body) if k > 1), 0)
-    return dict(op="block", body=body, body_spans=tuple(conv.span for conv in layer.body),
-                repeat=layer.repeat, stride=layer.stride, stride_explicit=layer.stride_explicit,
-                stride_slot=stride_slot, first_unit=first_unit)

@@ -136,23 +136,6 @@ register(OpDef("input", "the network's input", args=(Arg("shape", tuple),), arit
 register(OpDef("output", "the network's output"))
 
 
-def _block_shape(a: Mapping, inputs: Sequence[Shape]) -> Shape:
-    """The first unit of a block group: its convs, with the group's stride on one of them."""
-    shape = inputs[0]
-    for index, (kernel, channels, padding) in enumerate(a["body"]):
-        stride = a["stride"] if index == a["stride_slot"] else 1
-        h, w = window("conv", shape, kernel, stride, padding)
-        shape = (channels, h, w)
-    return shape
-
-
-register(OpDef(
-    "block", "a group of residual units before `expand_blocks` unrolls it",
-    args=(Arg("body", tuple), Arg("repeat", int), Arg("stride", int, 1),
-          Arg("stride_slot", int, 0)),
-    shape=_block_shape, weighted=True, strided=True))
-
-
 def skipped_pixels(a: Mapping, inputs: Sequence[Shape]) -> str | None:
     """Why a window's stride is almost surely a slip, or None: a stride larger than the
     kernel never reads some input pixels. The paper's one such stride, /2 on a 1x1 conv

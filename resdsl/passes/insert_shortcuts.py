@@ -12,7 +12,7 @@ import networkx as nx
 
 from resdsl.ir.registry import output_shape
 from resdsl.ir.shapes import ShapeError
-from resdsl.ir.graph import nodes_of, ordered_inputs
+from resdsl.ir.graph import branch, ordered_inputs, unit_convs, unit_nodes
 from resdsl.passes.base import Pass, located
 
 
@@ -21,24 +21,24 @@ class InsertShortcuts(Pass):
 
     def apply(self, graph: nx.DiGraph) -> None:
         config = graph.graph["config"]
-        for add in list(nodes_of(graph, "add")):
-            branch, source = ordered_inputs(graph, add)
-            changes = graph.nodes[branch]["shape"] != graph.nodes[source]["shape"]
+        for unit, nodes in unit_nodes(graph).items():
+            merge = branch(graph, nodes, "merge")
+            if not merge:
+                continue  # a plain unit
+            (add,) = merge
+            residual, source = ordered_inputs(graph, add)
+            out = graph.nodes[residual]["shape"]
+            stride = graph.nodes[unit_convs(graph, nodes)[
+                graph.graph["units"][unit]["stride_slot"]]]["stride"]
+            changes = out != graph.nodes[source]["shape"]
             if config.shortcut == "C" or (config.shortcut == "B" and changes):
-                _reroute(graph, add, source, _projection(graph, add, config))
+                layers = [("conv", dict(op="conv", kernel=1, stride=stride, padding=0,
+                                        out_channels=out[0], groups=1, bias=config.bias))]
+                layers += [("bn", dict(op="bn"))] if config.bn else []
+                _reroute(graph, add, source, layers)
             elif config.shortcut == "A" and changes:
-                a = graph.nodes[add]
-                _reroute(graph, add, source, [("pad", dict(
-                    op="pad", stride=a["stride"], out_channels=graph.nodes[branch]["shape"][0]))])
-
-
-def _projection(graph, add, config):
-    a, channels = graph.nodes[add], graph.nodes[ordered_inputs(graph, add)[0]]["shape"][0]
-    layers = [("conv", dict(op="conv", kernel=1, stride=a["stride"], padding=0,
-                            out_channels=channels, groups=1, bias=config.bias))]
-    if config.bn:
-        layers.append(("bn", dict(op="bn")))
-    return layers
+                _reroute(graph, add, source,
+                         [("pad", dict(op="pad", stride=stride, out_channels=out[0]))])
 
 
 def _reroute(graph, add, source, layers) -> None:

@@ -8,14 +8,12 @@ import networkx as nx
 
 from resdsl.ir.dump import dump
 from resdsl.passes.count_costs import CountCosts
-from resdsl.passes.expand_blocks import ExpandBlocks
 from resdsl.passes.infer_shapes import InferShapes
 from resdsl.passes.insert_shortcuts import InsertShortcuts
 from resdsl.passes.resolve_strides import ResolveStrides
 from resdsl.passes.verify import Verify
 
-PIPELINE = (ResolveStrides(), ExpandBlocks(), InferShapes(), InsertShortcuts(), CountCosts(),
-            Verify())
+PIPELINE = (ResolveStrides(), InferShapes(), InsertShortcuts(), CountCosts(), Verify())
 
 
 def run_pipeline(graph: nx.DiGraph, dump_to: Callable[[str], None] | None = None) -> nx.DiGraph:

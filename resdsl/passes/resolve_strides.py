@@ -38,7 +38,7 @@ class ResolveStrides(Pass):
             implied = self._imply(graph, stage, nodes, shape, before)
             out = self._check(graph, stage, nodes, shape, before)
             if implied is not None:
-                _judge(graph, stage, implied, shape, before)
+                _judge(graph, stage, nodes, implied, shape, before)
             before.passed(stage, nodes)
             shape = out
 
@@ -47,8 +47,10 @@ class ResolveStrides(Pass):
         layer, or None when the stage writes a stride or no column."""
         if stage["size"] is None or any(graph.nodes[n].get("stride_explicit") for n in nodes):
             return None
-        first = next((n for n in nodes if op(graph.nodes[n]["op"]).strided
-                      and not graph.nodes[n].get("global")), None)
+        first = next((_strided(graph, nodes, n) for n in nodes
+                      if graph.nodes[n].get("unit") or (op(graph.nodes[n]["op"]).strided
+                                                        and not graph.nodes[n].get("global"))),
+                     None)
         if first is not None:
             graph.nodes[first]["stride"] = self._search(graph, stage, nodes, shape, first, before)
         return first
@@ -105,30 +107,30 @@ class _Before:
 
     def passed(self, stage, nodes) -> None:
         self.origin = f"{stage['name']} (line {stage['span'].line}) ends at"
-        blocks = [n for n in nodes if self.graph.nodes[n]["op"] == "block"]
-        if blocks:
-            self.unit_width = self.graph.nodes[blocks[-1]]["body"][0][1]
+        units = [n for n in nodes if self.graph.nodes[n].get("unit")]
+        if units:
+            self.unit_width = _unit_width(self.graph, nodes, self.graph.nodes[units[-1]]["unit"])
 
 
-def _judge(graph, stage, node, shape, before: _Before) -> None:
+def _judge(graph, stage, nodes, node, shape, before: _Before) -> None:
     """Refuse an implied stride other than 1 or 2; warn where the column halves the map
     without widening the units, or widens them without halving the map."""
     attrs, size = graph.nodes[node], format_shape(stage["size"][-2:])
     stride, came = attrs["stride"], before.came(shape)
     if stride > 2:
         attrs["stride"] = 2
-        halved = format_shape(spatial(_run(graph, [node], shape, lenient=True)))
+        halved = format_shape(spatial(_run(graph, nodes, shape, lenient=True)))
         attrs["stride"] = stride
         raise ResdslError(
             f"the output-size column {size} implies stride {stride} for {_what(graph, node)}",
             stage["size_span"],
             hint=f"{came}, and stride 2 would give {halved}: if one of these columns is a "
                  f"typo, fix it; if stride {stride} is meant, write `/{stride}` after the "
-                 f"{'block' if attrs['op'] == 'block' else 'layer'}",
+                 f"{'block' if attrs.get('unit') else 'layer'}",
             code="E504")
-    if attrs["op"] != "block":
+    if not attrs.get("unit"):
         return
-    width, was = attrs["body"][0][1], before.unit_width
+    width, was = _unit_width(graph, nodes, attrs["unit"]), before.unit_width
     if stride == 2 and width <= (was if was is not None else shape[0]):
         message = (f"{stage['name']}'s column halves the map to {size} but its units stay "
                    f"{width} wide")
@@ -146,7 +148,24 @@ def _judge(graph, stage, node, shape, before: _Before) -> None:
 
 def _what(graph, node) -> str:
     attrs = graph.nodes[node]
-    return f"the first unit of {attrs['stage']}" if attrs["op"] == "block" else node
+    return f"the first unit of {attrs['stage']}" if attrs.get("unit") else node
+
+
+def _strided(graph, nodes, node) -> str:
+    """The node that takes the stride for `node`: itself, or its unit's strided conv."""
+    unit = graph.nodes[node].get("unit")
+    if unit is None:
+        return node
+    slot = graph.graph["units"][unit]["stride_slot"]
+    return [n for n in nodes if graph.nodes[n].get("unit") == unit
+            and graph.nodes[n]["op"] == "conv"][slot]
+
+
+def _unit_width(graph, nodes, unit) -> int:
+    """A unit's width: its first conv's channels (a bottleneck's inner width)."""
+    first = next(n for n in nodes if graph.nodes[n].get("unit") == unit
+                 and graph.nodes[n]["op"] == "conv")
+    return graph.nodes[first]["out_channels"]
 
 
 def _run(graph, nodes, shape, lenient=False):

@@ -39,7 +39,7 @@ class Verify(Pass):
             if missing:
                 raise ResdslError(f"internal: {node} has no {', '.join(missing)}", span,
                                   code="E901")
-            if attrs["op"] == "add":
+            if attrs.get("branch") == "merge":
                 self._check_add(graph, node, span)
 
     def _check_add(self, graph, node, span) -> None:

@@ -184,7 +184,8 @@ def _torchvision_paths(graph: nx.DiGraph, sequence) -> dict[str, tuple[str, ...]
     stages = list(dict.fromkeys(unit_of[name]["stage"] for name, kind in full if kind == "unit"))
     if (not units or tuple(ops[:units[0]]) != tuple(TORCHVISION_STEM)
             or len(units) != units[-1] - units[0] + 1 or len(stages) != 4
-            or tuple(kind for kind in ops[units[-1] + 1:] if kind != "softmax") != TORCHVISION_HEAD):
+            or tuple(kind for kind in ops[units[-1] + 1:] if not op(kind).left_to_loss)
+            != TORCHVISION_HEAD):
         raise ResdslError(
             f"naming='torchvision' fits networks laid out like torchvision's ResNet (conv, "
             f"bn, relu, maxpool, four stages of units, avgpool, fc); {graph.graph['name']} "
