@@ -10,16 +10,21 @@ from resdsl.ir.registry import output_shape
 from resdsl.ir.shapes import ShapeError
 from resdsl.ir.graph import input_shapes
 from resdsl.passes.base import Pass, located
+from resdsl.passes.columns import read_columns
 
 
 class InferShapes(Pass):
-    """An add takes the shape of its first input (the residual branch); whether the
-    shortcut agrees is for `insert_shortcuts` to arrange and `verify` to check. A stride
-    that skips input pixels gets a warning (W103) at its layer."""
+    """The one shape inference: first the output-size columns are read (`columns.py`:
+    they imply the strides a stage does not write, and are checked, at the input size the
+    file declares); then every node gets its shape from its op's rule, in data-flow order.
+    A merge takes the shape of its residual branch; whether the shortcut agrees is for
+    `insert_shortcuts` to arrange and `verify` to check. A stride that skips input pixels
+    gets a warning (W103) at its layer."""
 
     name = "infer_shapes"
 
     def apply(self, graph: nx.DiGraph) -> None:
+        read_columns(graph)
         for node in nx.topological_sort(graph):
             attrs, inputs = graph.nodes[node], input_shapes(graph, node)
             try:

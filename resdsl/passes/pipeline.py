@@ -10,10 +10,9 @@ from resdsl.ir.dump import dump
 from resdsl.passes.count_costs import CountCosts
 from resdsl.passes.infer_shapes import InferShapes
 from resdsl.passes.insert_shortcuts import InsertShortcuts
-from resdsl.passes.resolve_strides import ResolveStrides
 from resdsl.passes.verify import Verify
 
-PIPELINE = (ResolveStrides(), InferShapes(), InsertShortcuts(), CountCosts(), Verify())
+PIPELINE = (InferShapes(), InsertShortcuts(), CountCosts(), Verify())
 
 
 def run_pipeline(graph: nx.DiGraph, dump_to: Callable[[str], None] | None = None) -> nx.DiGraph:

@@ -1,5 +1,5 @@
-"""Read the output-size column: check it, and let it imply a stage's stride where none is
-written.
+"""The output-size columns, read by `infer_shapes` before it gives every node its shape:
+each is checked, and implies a stage's stride where none is written.
 
 `conv3_x 28x28 : [3x3, 128; 3x3, 128] x 4` after a 56x56 stage needs a stride of 2; the
 paper puts it on the stage's first unit (conv3_1). When a stage writes no stride, the
@@ -20,12 +20,16 @@ import networkx as nx
 from resdsl.errors import Diagnostic, ResdslError
 from resdsl.ir.registry import op, output_shape
 from resdsl.ir.shapes import ShapeError, format_shape, spatial
-from resdsl.passes.base import Pass, located
+from resdsl.passes.base import located
 
-class ResolveStrides(Pass):
-    name = "resolve_strides"
+def read_columns(graph: nx.DiGraph) -> None:
+    """Stage by stage at the input size the file declares: imply the strides the columns
+    ask for, judge them (E504, W104), and check every column (E502)."""
+    _Columns().read(graph)
 
-    def apply(self, graph: nx.DiGraph) -> None:
+
+class _Columns:
+    def read(self, graph: nx.DiGraph) -> None:
         config = graph.graph["config"]
         chain = list(nx.topological_sort(graph))
         shape = config.written_input or config.input_shape
