@@ -91,7 +91,7 @@ def test_bottleneck_stride_on_1x1_or_3x3():
 
 def test_extends_replaces_stages_in_place_and_keeps_the_rest():
     graph = build(ARCHS / "resnet152.arch")
-    stages = [s["name"] for s in graph.graph["stages"]]
+    stages = [s.name for s in graph.graph["stages"]]  # the typed front end's Stage objects
     assert stages == ["conv1", "conv2_x", "conv3_x", "conv4_x", "conv5_x", "head"]
     units = {s: len([n for n in graph if n.startswith(s + ".") and n.endswith(".conv3")])
              for s in stages[1:5]}

@@ -49,7 +49,7 @@ class NetworkSummary:
 
 
 def summarize(graph: nx.DiGraph) -> NetworkSummary:
-    stages = {s["name"]: StageSummary(s["name"], []) for s in graph.graph["stages"]}
+    stages = {s.name: StageSummary(s.name, []) for s in graph.graph["stages"]}
     ends = {}
     for node in nx.topological_sort(graph):
         attrs = graph.nodes[node]

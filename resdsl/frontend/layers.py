@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from resdsl.errors import ResdslError, Span, did_you_mean
 from resdsl.frontend import ast
@@ -20,7 +21,9 @@ from resdsl.ir.shapes import format_shape
 
 @dataclass
 class Layer:
-    op: str  # a registered op: conv, maxpool, avgpool, fc, relu, softmax, dropout, block, ...
+    """One layer: a registered op with what the text gave it."""
+
+    op: str  # conv, maxpool, avgpool, fc, relu, softmax, dropout, or any registered op
     span: Span
     kernel: int | None = None
     channels: int | None = None  # conv and fc outputs
@@ -28,16 +31,26 @@ class Layer:
     stride_explicit: bool = False
     padding: int | None = None
     p: float | None = None  # dropout
-    body: tuple["Layer", ...] = field(default=())  # block: its convs
-    repeat: int = 1
     args: dict[str, object] = field(default_factory=dict)  # an op in the general form
 
 
+@dataclass
+class Block:
+    """A residual block: its convs, repeated; the first unit takes the stride."""
+
+    op: ClassVar[str] = "block"  # its kind, as a layer's op names a layer's
+    span: Span
+    body: tuple[Layer, ...]
+    repeat: int = 1
+    stride: int = 1
+    stride_explicit: bool = False
+
+
 def group_terms(terms, env: Mapping[str, Number], blocks: Mapping[str, ast.BlockDef],
-           block: str | None) -> list[Layer]:
+           block: str | None) -> list[Layer | Block]:
     """Group a stage's (or a block body's) terms into layers. `block` names the block
     whose body this is, or is None at stage level."""
-    layers: list[Layer] = []
+    layers: list[Layer | Block] = []
     for term in terms:
         last = layers[-1] if layers else None
         kind = term.kind
@@ -111,7 +124,7 @@ def _square(term: ast.Term) -> int:
     return kernel[0]
 
 
-def _set_stride(last: Layer | None, term: ast.Term, env, block: str | None) -> None:
+def _set_stride(last: Layer | Block | None, term: ast.Term, env, block: str | None) -> None:
     if block is not None:
         raise ResdslError("a stride inside a block would apply to every repeat", term.span,
                           hint="put it after the block (`[3x3, 128; 3x3, 128] x 4, /2`) or "
@@ -127,7 +140,7 @@ def _set_stride(last: Layer | None, term: ast.Term, env, block: str | None) -> N
     last.stride_explicit = True
 
 
-def _block(term: ast.Term, env, blocks: Mapping[str, ast.BlockDef]) -> Layer:
+def _block(term: ast.Term, env, blocks: Mapping[str, ast.BlockDef]) -> Block:
     repeat = whole(term.value, env, "a repeat count") if term.value is not None else 1
     if term.kind == "block":
         body = group_terms(term.body, env, blocks, block="[...]")
@@ -151,7 +164,7 @@ def _block(term: ast.Term, env, blocks: Mapping[str, ast.BlockDef]) -> Layer:
         body = group_terms(definition.body, local, blocks, block=term.name)
     if not body:
         raise ResdslError("a block needs at least one conv", term.span, code="E408")
-    return Layer("block", term.span, body=tuple(body), repeat=repeat)
+    return Block(term.span, tuple(body), repeat)
 
 
 def _names_an_op(name: str, env: Mapping[str, Number]) -> bool:

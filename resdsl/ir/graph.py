@@ -27,12 +27,13 @@ def nodes_of(graph: nx.DiGraph, op: str) -> Iterator[str]:
 
 
 def unit_nodes(graph: nx.DiGraph) -> dict[str, list[str]]:
-    """Each residual or plain unit's nodes in data-flow order, units in the order they run.
-    A unit is the nodes that carry its id in `unit`; each also carries its `branch`:
-    "residual" (F(x), or all of a plain unit), "shortcut", "merge" (the add) or "merged"
-    (what acts on the sum, the paper's last ReLU)."""
+    """Each residual or plain unit's nodes, units in the order they run. A unit is the
+    nodes that carry its id in `unit`; each also carries its `branch`: "residual" (F(x),
+    or all of a plain unit), "shortcut", "merge" (the add) or "merged" (what acts on the
+    sum, the paper's last ReLU). Nodes come in the order they were added, which is data-
+    flow order within each branch and from residual to merge to merged (no sort needed)."""
     found: dict[str, list[str]] = {}
-    for node in nx.topological_sort(graph):
+    for node in graph.nodes:
         unit = graph.nodes[node].get("unit")
         if unit is not None:
             found.setdefault(unit, []).append(node)

@@ -22,34 +22,38 @@ from resdsl.ir.registry import op, output_shape
 from resdsl.ir.shapes import ShapeError, format_shape, spatial
 from resdsl.passes.base import located
 
-def read_columns(graph: nx.DiGraph) -> None:
+def read_columns(graph: nx.DiGraph) -> bool:
     """Stage by stage at the input size the file declares: imply the strides the columns
-    ask for, judge them (E504, W104), and check every column (E502)."""
-    _Columns().read(graph)
+    ask for, judge them (E504, W104), and check every column (E502). When that size is
+    the one the network runs at, the walk's shapes are the nodes' shapes, and are written
+    (True is returned): the graph is then walked once, not twice."""
+    return _Columns().read(graph)
 
 
 class _Columns:
-    def read(self, graph: nx.DiGraph) -> None:
+    def read(self, graph: nx.DiGraph) -> bool:
         config = graph.graph["config"]
-        chain = list(nx.topological_sort(graph))
         shape = config.written_input or config.input_shape
+        self.write = shape == config.input_shape
         by_stage: dict[str, list[str]] = {}
-        for node in chain[1:]:
-            by_stage.setdefault(graph.nodes[node]["stage"], []).append(node)
+        for node in graph.nodes:  # elaboration adds nodes in data-flow order, as a chain
+            if graph.nodes[node]["stage"] is not None:
+                by_stage.setdefault(graph.nodes[node]["stage"], []).append(node)
         before = _Before(graph)
         for stage in graph.graph["stages"]:
-            nodes = by_stage.get(stage["name"], [])
+            nodes = by_stage.get(stage.name, [])
             implied = self._imply(graph, stage, nodes, shape, before)
             out = self._check(graph, stage, nodes, shape, before)
             if implied is not None:
                 _judge(graph, stage, nodes, implied, shape, before)
             before.passed(stage, nodes)
             shape = out
+        return self.write
 
     def _imply(self, graph, stage, nodes, shape, before) -> str | None:
         """Give the stage's first strided layer the stride its column implies; that
         layer, or None when the stage writes a stride or no column."""
-        if stage["size"] is None or any(graph.nodes[n].get("stride_explicit") for n in nodes):
+        if stage.size is None or any(graph.nodes[n].get("stride_explicit") for n in nodes):
             return None
         first = next((_strided(graph, nodes, n) for n in nodes
                       if graph.nodes[n].get("unit") or (op(graph.nodes[n]["op"]).strided
@@ -60,12 +64,12 @@ class _Columns:
         return first
 
     def _check(self, graph, stage, nodes, shape, before):
-        want, out = stage["size"], _run(graph, nodes, shape)
+        want, out = stage.size, _run(graph, nodes, shape, write=self.write)
         if want is not None and not _matches(out, want):
             written = any(graph.nodes[n].get("stride_explicit") for n in nodes)
             raise ResdslError(
-                f"stage {stage['name']} is annotated {format_shape(want)} but its layers give "
-                f"{format_shape(out if len(want) == 3 else spatial(out))}", stage["size_span"],
+                f"stage {stage.name} is annotated {format_shape(want)} but its layers give "
+                f"{format_shape(out if len(want) == 3 else spatial(out))}", stage.size_span,
                 hint=f"{before.came(shape)}: fix the output-size column or the layers"
                      + (", or drop the written stride and let the column imply it"
                         if written else ""), code="E502")
@@ -73,7 +77,7 @@ class _Columns:
 
     def _search(self, graph, stage, nodes, shape, first, before) -> int:
         """The stride for `first` that makes the stage end at its annotated size."""
-        want, attrs = stage["size"], graph.nodes[first]
+        want, attrs = stage.size, graph.nodes[first]
         low, high = 1, max(spatial(shape))
         while low <= high:
             attrs["stride"] = mid = (low + high) // 2
@@ -91,8 +95,8 @@ class _Columns:
                         f"{format_shape(spatial(_run(graph, nodes, shape, lenient=True)))}")
         near = ", ".join(near)
         raise ResdslError(f"no stride turns {format_shape(spatial(shape))} into "
-                          f"{format_shape(want[-2:])} in stage {stage['name']}",
-                          stage["size_span"], code="E502",
+                          f"{format_shape(want[-2:])} in stage {stage.name}",
+                          stage.size_span, code="E502",
                           hint=f"{before.came(shape)}; {near}: fix a column")
 
 
@@ -110,7 +114,7 @@ class _Before:
         return f"{self.origin} {format_shape(spatial(shape))}"
 
     def passed(self, stage, nodes) -> None:
-        self.origin = f"{stage['name']} (line {stage['span'].line}) ends at"
+        self.origin = f"{stage.name} (line {stage.span.line}) ends at"
         units = [n for n in nodes if self.graph.nodes[n].get("unit")]
         if units:
             self.unit_width = _unit_width(self.graph, nodes, self.graph.nodes[units[-1]]["unit"])
@@ -119,7 +123,7 @@ class _Before:
 def _judge(graph, stage, nodes, node, shape, before: _Before) -> None:
     """Refuse an implied stride other than 1 or 2; warn where the column halves the map
     without widening the units, or widens them without halving the map."""
-    attrs, size = graph.nodes[node], format_shape(stage["size"][-2:])
+    attrs, size = graph.nodes[node], format_shape(stage.size[-2:])
     stride, came = attrs["stride"], before.came(shape)
     if stride > 2:
         attrs["stride"] = 2
@@ -127,7 +131,7 @@ def _judge(graph, stage, nodes, node, shape, before: _Before) -> None:
         attrs["stride"] = stride
         raise ResdslError(
             f"the output-size column {size} implies stride {stride} for {_what(graph, node)}",
-            stage["size_span"],
+            stage.size_span,
             hint=f"{came}, and stride 2 would give {halved}: if one of these columns is a "
                  f"typo, fix it; if stride {stride} is meant, write `/{stride}` after the "
                  f"{'block' if attrs.get('unit') else 'layer'}",
@@ -136,16 +140,16 @@ def _judge(graph, stage, nodes, node, shape, before: _Before) -> None:
         return
     width, was = _unit_width(graph, nodes, attrs["unit"]), before.unit_width
     if stride == 2 and width <= (was if was is not None else shape[0]):
-        message = (f"{stage['name']}'s column halves the map to {size} but its units stay "
+        message = (f"{stage.name}'s column halves the map to {size} but its units stay "
                    f"{width} wide")
     elif stride == 1 and was is not None and width > was:
-        message = (f"{stage['name']}'s units widen from {was} to {width} but its column "
+        message = (f"{stage.name}'s units widen from {was} to {width} but its column "
                    f"keeps the map at {size}")
     else:
         return
     graph.graph["warnings"].append(Diagnostic(
         "W104", message + "; the paper doubles the width where it halves the map (sec. 3.1)",
-        stage["size_span"], severity="warning",
+        stage.size_span, severity="warning",
         hint=f"{came}: if this column, the one before or a width is a typo, fix it; if "
              f"the stride {stride} is meant, write `/{stride}` after the block"))
 
@@ -172,11 +176,14 @@ def _unit_width(graph, nodes, unit) -> int:
     return graph.nodes[first]["out_channels"]
 
 
-def _run(graph, nodes, shape, lenient=False):
-    """The shape after a stage's chain of nodes, starting from `shape`."""
+def _run(graph, nodes, shape, lenient=False, write=False):
+    """The shape after a stage's chain of nodes, starting from `shape`; with `write`,
+    each node's shape is written on it."""
     for node in nodes:
         try:
             shape = output_shape(graph.nodes[node], [shape])
+            if write:
+                graph.nodes[node]["shape"] = shape
         except ShapeError as error:
             if lenient and error.code == "E501":  # this stride leaves no output
                 return (0, 0, 0)

@@ -6,7 +6,7 @@ import networkx as nx
 
 from resdsl.errors import Diagnostic
 from resdsl.ir.ops import skipped_pixels
-from resdsl.ir.registry import output_shape
+from resdsl.ir.registry import op, output_shape
 from resdsl.ir.shapes import ShapeError
 from resdsl.ir.graph import input_shapes
 from resdsl.passes.base import Pass, located
@@ -24,13 +24,18 @@ class InferShapes(Pass):
     name = "infer_shapes"
 
     def apply(self, graph: nx.DiGraph) -> None:
-        read_columns(graph)
-        for node in nx.topological_sort(graph):
-            attrs, inputs = graph.nodes[node], input_shapes(graph, node)
-            try:
-                attrs["shape"] = output_shape(attrs, inputs)
-            except ShapeError as error:
-                raise located(graph, node, error) from None
+        written = read_columns(graph)  # True: the stages' shapes are already on their nodes
+        for node in graph.nodes:  # before shortcuts, the order elaboration wrote: data flow
+            attrs = graph.nodes[node]
+            known = written and attrs["stage"] is not None
+            if known and not op(attrs["op"]).strided:
+                continue  # its shape is written, and it has no stride to judge
+            inputs = input_shapes(graph, node)
+            if not known:
+                try:
+                    attrs["shape"] = output_shape(attrs, inputs)
+                except ShapeError as error:
+                    raise located(graph, node, error) from None
             slip = skipped_pixels(attrs, inputs)
             if slip:
                 graph.graph["warnings"].append(Diagnostic(

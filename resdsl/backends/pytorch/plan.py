@@ -150,7 +150,7 @@ def _top_level(graph: nx.DiGraph) -> list[tuple[str, str]]:
 
 def _arch_paths(graph: nx.DiGraph, sequence) -> dict[str, tuple[str, ...]]:
     """The .arch scopes as module paths: `conv1.conv`, `conv3_x.0`, `head.fc`."""
-    spans = {s["name"]: s["span"] for s in graph.graph["stages"]}
+    spans = {s.name: s.span for s in graph.graph["stages"]}
     paths = {}
     for name, kind in _with_folded_bn(graph, sequence):
         stage, member = name.split(".", 1)
@@ -228,9 +228,10 @@ def _unit(graph: nx.DiGraph, nodes: list[str], path: tuple[str, ...]) -> Unit:
         bias=bool(attrs[0]["bias"]),
         steps=tuple((graph.nodes[n]["branch"], graph.nodes[n]["op"]) for n in nodes
                     if graph.nodes[n]["branch"] != "shortcut"))
+    output = [n for n in nodes if graph.nodes[n]["branch"] != "shortcut"][-1]
     return Unit(path, kind, graph.nodes[source]["shape"][0],
                 tuple(a["out_channels"] for a in attrs), attrs[slot]["stride"], shortcut,
-                graph.nodes[nodes[-1]]["shape"], "bn" in ops_on["shortcut"])
+                graph.nodes[output]["shape"], "bn" in ops_on["shortcut"])
 
 
 def _unit_folds(graph: nx.DiGraph, nodes: list[str], unit: Unit, member: str,

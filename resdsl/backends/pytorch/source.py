@@ -130,14 +130,14 @@ def _unit_class(plan: Plan, kind: UnitKind, name: str) -> str:
         args += ", shortcut: str"
     body = [f"class {name}(nn.Module):", f'{INDENT}"""{doc}"""', "",
             f"{INDENT}def __init__(self, {args}):", f"{INDENT * 2}super().__init__()"]
-    for j in range(n):
+    for j in range(n):  # modules built by their ops' own declarations, with symbolic widths
         source = "in_channels" if j == 0 else f"channels[{j - 1}]"
-        stride = "stride" if j == kind.stride_slot else "1"
-        body.append(f"{INDENT * 2}self.conv{j + 1} = nn.Conv2d({source}, channels[{j}], "
-                    f"{kind.kernels[j]}, stride={stride}, padding={kind.paddings[j]}, "
-                    f"bias={kind.bias})")
+        stride = "stride" if j == kind.stride_slot else 1
+        body.append(f"{INDENT * 2}self.conv{j + 1} = "
+                    + _conv(source, f"channels[{j}]", kind.kernels[j], stride, kind.paddings[j],
+                            kind.bias))
         if kind.bn:
-            body.append(f"{INDENT * 2}self.bn{j + 1} = nn.BatchNorm2d(channels[{j}])")
+            body.append(f"{INDENT * 2}self.bn{j + 1} = {_bn(f'channels[{j}]')}")
     if kind.residual:
         body += _shortcut_init(plan, kind)
     body += ["", f"{INDENT}def forward(self, x):"]
@@ -152,13 +152,11 @@ def _unit_class(plan: Plan, kind: UnitKind, name: str) -> str:
 
 def _shortcut_init(plan: Plan, kind: UnitKind) -> list[str]:
     member, (conv_name, bn_name) = plan.shortcut_member, plan.projection_members
-    conv = (f"nn.Conv2d(in_channels, channels[-1], 1, stride=stride, padding=0, "
-            f"bias={kind.bias})")
+    conv = _conv("in_channels", "channels[-1]", 1, "stride", 0, kind.bias)
     projection_bn = any(i.projection_bn for i in plan.items
                         if isinstance(i, Unit) and i.kind == kind)
     kinds = plan.shortcut_kinds[kind]
-    modules = [(conv_name, conv)] + ([(bn_name, "nn.BatchNorm2d(channels[-1])")]
-                                     if projection_bn else [])
+    modules = [(conv_name, conv)] + ([(bn_name, _bn("channels[-1]"))] if projection_bn else [])
     builders = {
         "projection": _sequential(modules, INDENT * (2 if len(kinds) == 1 else 3)),
         "zero-pad": "ZeroPadShortcut(stride, channels[-1] - in_channels)",
@@ -173,6 +171,17 @@ def _shortcut_init(plan: Plan, kind: UnitKind) -> list[str]:
         condition = f"{keyword} shortcut == {_literal(option)}:" if index < len(kinds) - 1 else "else:"
         lines += [f"{INDENT * 2}{condition}", INDENT + text]
     return lines
+
+
+def _conv(source: str, channels: str, kernel: int, stride, padding: int, bias: bool) -> str:
+    """A unit's conv, as the conv op declares its construction, with symbolic widths."""
+    attrs = dict(op="conv", kernel=kernel, stride=stride, padding=padding,
+                 out_channels=channels, groups=1, bias=bias)
+    return op("conv").torch(attrs, (source,))
+
+
+def _bn(channels: str) -> str:
+    return op("bn").torch({"op": "bn"}, (channels,))
 
 
 def _unit_forward(kind: UnitKind, member: str) -> list[str]:

@@ -1,0 +1,91 @@
+"""The typed front end's product: a network as a few dataclasses, one per kind (Network,
+Stage; `layers.Layer` and `layers.Block`), with every value evaluated and every
+whole-network rule checked, before any graph node exists."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from resdsl import safety
+from resdsl.errors import Diagnostic, ResdslError, Span
+from resdsl.frontend.config import Config, check_overrides, parameter_values, resolve_config
+from resdsl.frontend.evaluate import Number
+from resdsl.frontend.layers import Block, Layer, group_terms
+from resdsl.frontend.lint import unused_definitions
+from resdsl.frontend.resolve import NetworkSpec
+from resdsl.ir.registry import op
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    size: tuple[int, ...] | None  # the output-size column, as written
+    span: Span
+    size_span: Span  # where the column is written (the stage's line when it is not)
+    layers: tuple[Layer | Block, ...]
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str  # with its --set overrides, as tables show it: cifar-resnet[n=18]
+    file: str
+    span: Span | None  # the `network` line, for whole-network errors
+    config: Config
+    params: Mapping[str, Number]
+    stages: tuple[Stage, ...]
+    warnings: tuple[Diagnostic, ...]  # W101/W102, from the file's own definitions
+
+
+def network(spec: NetworkSpec, overrides: Mapping[str, object] | None = None) -> Network:
+    overrides = dict(overrides or {})
+    check_overrides(spec, overrides)
+    config = resolve_config(spec, overrides)
+    env = parameter_values(spec, overrides, config)
+    if not spec.stages:
+        raise ResdslError("the network has no stages", spec.span,
+                          hint="add a stage line such as `conv1 112x112 : 7x7, 64, /2`",
+                          code="E402")
+    stages = tuple(Stage(s.name, s.size, s.span, s.size_span or s.span,
+                         tuple(group_terms(s.terms, env, spec.blocks, block=None)))
+                   for s in spec.stages)
+    layers = [layer for stage in stages for layer in stage.layers]
+    if not layers:
+        raise ResdslError("the network has no layers: its stages are empty", stages[0].span,
+                          hint="write the layers after the colon, e.g. "
+                               "`conv1 112x112 : 7x7, 64, /2`", code="E402")
+    _require_shortcut_option(layers, config)
+    _within_layer_limit(layers)
+    return Network(_display_name(spec.name, overrides), spec.path, spec.span, config, env,
+                   stages, tuple(unused_definitions(spec)))
+
+
+def _display_name(name: str, overrides: Mapping[str, object]) -> str:
+    if not overrides:
+        return name
+    return f"{name}[{','.join(f'{k}={v}' for k, v in overrides.items())}]"
+
+
+def _require_shortcut_option(layers, config: Config) -> None:
+    if config.shortcut is not None:
+        return
+    block = next((layer for layer in layers if isinstance(layer, Block)), None)
+    if block is not None:
+        raise ResdslError("this network has blocks but no shortcut option", block.span,
+                          hint="add `shortcut A`, `shortcut B`, `shortcut C` or "
+                               "`shortcut none` (a plain network)", code="E403")
+
+
+def _within_layer_limit(layers) -> None:
+    """Refuse, before any node exists, a network that would expand into more layers than
+    the `layers` limit (a repeat of 10^9 would otherwise fill memory with graph nodes)."""
+    def weighted(layer) -> int:
+        if isinstance(layer, Block):
+            return layer.repeat * len(layer.body)
+        return int(op(layer.op).weighted)
+
+    total = sum(weighted(layer) for layer in layers)
+    if total > safety.current().layers:
+        largest = max(layers, key=weighted)
+        raise safety.exceeded("layers", f"the network expands into {total:,} layers",
+                              largest.span, hint="the largest repeat is here", code="E605")
