@@ -22,7 +22,7 @@ LRN = resdsl.OpDef(
     shape=lambda a, inputs: feature_map("lrn", inputs[0]), other_ops=per_element,
     torch=lambda a, x: f"nn.LocalResponseNorm({a['size']}, alpha={a['alpha']!r}, "
                        f"beta={a['beta']!r})",
-    saved=output_kept, label=lambda a: f"LRN, {a['size']}")
+    saved=output_kept, label=lambda a: f"LRN, {a['size']}", figure_style={"shape": "ellipse"})
 
 NET = """network ext
 input 3x32x32
@@ -78,6 +78,8 @@ def test_the_torch_module_and_the_source_build_them(write_arch):
 def test_the_figure_draws_an_op_with_a_label(write_arch):
     dot = resdsl.render(write_arch(NET)).source
     assert "\"LRN, 5\"" in dot and "mish" not in dot  # mish declares no label: not drawn
+    (line,) = [line for line in dot.splitlines() if '"LRN, 5"' in line]
+    assert "shape=ellipse" in line  # the op's figure_style
 
 
 @pytest.mark.parametrize("layer, message, hint", [

@@ -46,8 +46,9 @@ def draw(columns: list[Column], shapes: bool = False, rankdir: str = "TB") -> gr
         previous = None
         for box in column.boxes:
             color = FILLS[0] if box.op == "image" else fill[box.size]
-            figure.node(box.id, box.label, fillcolor=color,
-                        **({"shape": "plaintext", "style": ""} if box.op == "image" else {}))
+            looks = {"fillcolor": color, **({"shape": "plaintext", "style": ""}
+                                            if box.op == "image" else {}), **box.style}
+            figure.node(box.id, box.label, **looks)  # an op's own style wins
             if previous is None:
                 figure.edge(f"c{index}_title", box.id, style="invis")
             else:

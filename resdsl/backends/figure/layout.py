@@ -24,6 +24,7 @@ class Box:
     shape: Shape  # its output
     repeat: int = 1
     layers: int = 0  # the weighted layers it stands for
+    style: dict = field(default_factory=dict)  # its op's graphviz attributes, if any
 
     @property
     def size(self) -> int:
@@ -69,8 +70,9 @@ def layout(graph: nx.DiGraph, index: int, title: str | None = None,
                 continue
             box = _group_box(graph, box_id, [units[u] for u in runs[run_of[unit]]])
         else:
+            declared = op(attrs["op"])
             box = Box(box_id, _label(attrs), attrs["op"], attrs["shape"],
-                      layers=int(op(attrs["op"]).weighted))
+                      layers=int(declared.weighted), style=dict(declared.figure_style))
         column.boxes.append(box)
         unit_of_box.append(unit)
     for unit in dict.fromkeys(u for u in unit_of_box if u is not None):
