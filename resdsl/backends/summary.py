@@ -67,7 +67,8 @@ def summarize(graph: nx.DiGraph) -> NetworkSummary:
     return NetworkSummary(
         network=graph.graph["name"], file=graph.graph["file"], shortcut=config.shortcut or "none",
         stride_on=config.stride_on if _has_bottleneck(graph) else None, input=ends["input"],
-        output=ends["output"], layers=_depth(graph), params=sum(s.params for s in rows), macs=macs, flops=2 * macs,
+        output=ends["output"], layers=_depth(graph), params=sum(s.params for s in rows),
+        macs=macs, flops=2 * macs,
         other_ops=sum(s.other_ops for s in rows), stages=rows)
 
 

@@ -50,6 +50,12 @@ def unit_convs(graph: nx.DiGraph, nodes: list[str]) -> list[str]:
     return [node for node in branch(graph, nodes, "residual") if graph.nodes[node]["op"] == "conv"]
 
 
+def strided_conv(graph: nx.DiGraph, nodes: list[str]) -> str:
+    """The conv that takes a unit's stride: its `stride_slot` among its convs."""
+    unit = graph.nodes[nodes[0]]["unit"]
+    return unit_convs(graph, nodes)[graph.graph["units"][unit]["stride_slot"]]
+
+
 def unit_shortcut(graph: nx.DiGraph, nodes: list[str]) -> str:
     """What joins a unit's merge: "identity", "zero-pad" (option A) or "projection"; ""
     for a plain unit, which has no merge."""

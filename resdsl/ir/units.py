@@ -29,7 +29,7 @@ def add_units(graph: nx.DiGraph, tail: str, stage: str, block, config, first: in
     the first takes the block's stride. Returns the last node."""
     residual = config.shortcut not in (None, "none")
     slot = stride_slot([conv.kernel for conv in block.body], config.stride_on)
-    units = graph.graph.setdefault("units", {})
+    units = graph.graph["units"]
     for i in range(block.repeat):
         scope = f"{stage}.{first + i}"
         units[scope] = {"stage": stage, "index": first + i, "stride_slot": slot}

@@ -18,6 +18,7 @@ from __future__ import annotations
 import networkx as nx
 
 from resdsl.errors import Diagnostic, ResdslError
+from resdsl.ir.graph import strided_conv, unit_convs
 from resdsl.ir.registry import op, output_shape
 from resdsl.ir.shapes import ShapeError, format_shape, spatial
 from resdsl.passes.base import located
@@ -162,18 +163,17 @@ def _what(graph, node) -> str:
 def _strided(graph, nodes, node) -> str:
     """The node that takes the stride for `node`: itself, or its unit's strided conv."""
     unit = graph.nodes[node].get("unit")
-    if unit is None:
-        return node
-    slot = graph.graph["units"][unit]["stride_slot"]
-    return [n for n in nodes if graph.nodes[n].get("unit") == unit
-            and graph.nodes[n]["op"] == "conv"][slot]
+    return node if unit is None else strided_conv(graph, _members(graph, nodes, unit))
 
 
 def _unit_width(graph, nodes, unit) -> int:
     """A unit's width: its first conv's channels (a bottleneck's inner width)."""
-    first = next(n for n in nodes if graph.nodes[n].get("unit") == unit
-                 and graph.nodes[n]["op"] == "conv")
-    return graph.nodes[first]["out_channels"]
+    return graph.nodes[unit_convs(graph, _members(graph, nodes, unit))[0]]["out_channels"]
+
+
+def _members(graph, nodes, unit) -> list[str]:
+    """The unit's nodes among a stage's."""
+    return [n for n in nodes if graph.nodes[n].get("unit") == unit]
 
 
 def _run(graph, nodes, shape, lenient=False, write=False):

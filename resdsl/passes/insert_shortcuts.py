@@ -12,7 +12,7 @@ import networkx as nx
 
 from resdsl.ir.registry import output_shape
 from resdsl.ir.shapes import ShapeError
-from resdsl.ir.graph import branch, ordered_inputs, unit_convs, unit_nodes
+from resdsl.ir.graph import branch, ordered_inputs, strided_conv, unit_nodes
 from resdsl.passes.base import Pass, located
 
 
@@ -21,15 +21,14 @@ class InsertShortcuts(Pass):
 
     def apply(self, graph: nx.DiGraph) -> None:
         config = graph.graph["config"]
-        for unit, nodes in unit_nodes(graph).items():
+        for nodes in unit_nodes(graph).values():
             merge = branch(graph, nodes, "merge")
             if not merge:
                 continue  # a plain unit
             (add,) = merge
             residual, source = ordered_inputs(graph, add)
             out = graph.nodes[residual]["shape"]
-            stride = graph.nodes[unit_convs(graph, nodes)[
-                graph.graph["units"][unit]["stride_slot"]]]["stride"]
+            stride = graph.nodes[strided_conv(graph, nodes)]["stride"]
             changes = out != graph.nodes[source]["shape"]
             if config.shortcut == "C" or (config.shortcut == "B" and changes):
                 layers = [("conv", dict(op="conv", kernel=1, stride=stride, padding=0,

@@ -180,7 +180,7 @@ def _torchvision_paths(graph: nx.DiGraph, sequence) -> dict[str, tuple[str, ...]
     full = list(_with_folded_bn(graph, sequence))
     ops = [kind for _, kind in full]
     units = [i for i, kind in enumerate(ops) if kind == "unit"]
-    unit_of = graph.graph.get("units", {})
+    unit_of = graph.graph["units"]
     stages = list(dict.fromkeys(unit_of[name]["stage"] for name, kind in full if kind == "unit"))
     if (not units or tuple(ops[:units[0]]) != tuple(TORCHVISION_STEM)
             or len(units) != units[-1] - units[0] + 1 or len(stages) != 4
