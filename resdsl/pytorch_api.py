@@ -10,7 +10,7 @@ import torch
 
 from resdsl.api import build
 from resdsl.backends.pytorch import memory
-from resdsl.backends.pytorch.check import resolve_device
+from resdsl.backends.pytorch.devices import resolve_device
 from resdsl.backends.pytorch.runtime import from_graph, generate
 
 

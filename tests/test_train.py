@@ -19,7 +19,8 @@ from resdsl.errors import ResdslError  # noqa: E402
 from resdsl.training import checkpoint  # noqa: E402
 from resdsl.training.data import EpochBatches, _pad_crop_flip, cifar10, image_folder  # noqa: E402
 from resdsl.training.loop import TrainConfig, train  # noqa: E402
-from resdsl.training.recipe import Recipe, default_recipe, learning_rate  # noqa: E402
+from resdsl.training.recipe import Recipe, default_recipe  # noqa: E402
+from resdsl.training.schedule import PaperSchedule  # noqa: E402
 from tests.conftest import ARCHS, ROOT  # noqa: E402
 
 TINY = ["--set", "n=1"]
@@ -118,9 +119,45 @@ def test_the_papers_recipe_is_the_default():
     assert default_recipe(32, 110).warmup_lr == 0.01
     imagenet = default_recipe(224, 50)
     assert imagenet.batch == 256 and imagenet.steps == 600_000
-    assert [learning_rate(cifar, s, False) for s in (0, 31999, 32000, 48000)] == \
-        pytest.approx([0.1, 0.1, 0.01, 0.001])
-    assert learning_rate(default_recipe(32, 110), 0, warming_up=True) == 0.01
+
+
+def _schedule(recipe):
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=recipe.lr)
+    return optimizer, PaperSchedule(optimizer, recipe.milestones, recipe.warmup_lr,
+                                    recipe.warmup_until)
+
+
+def _rates(optimizer, schedule, steps, errors):
+    """The rate of each step, with the schedule stepped and told the training error as
+    the loop does."""
+    rates = []
+    for error in errors[:steps]:
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+        schedule.observe(error)
+    return rates
+
+
+def test_the_schedule_is_a_torch_lr_scheduler_with_the_papers_milestones():
+    cifar = default_recipe(32, 20)
+    cifar.milestones = (3, 5)
+    assert _rates(*_schedule(cifar), 7, [0.5] * 7) == \
+        pytest.approx([0.1, 0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
+    deep = default_recipe(32, 110)
+    deep.milestones = (4,)
+    errors = [0.9, 0.85, 0.7, 0.6, 0.5]
+    # 0.01 until the error is under 80% (after step 3), then the milestones' rate
+    assert _rates(*_schedule(deep), 5, errors) == pytest.approx([0.01, 0.01, 0.01, 0.1, 0.01])
+    # its state goes into the checkpoint: a schedule restored mid-warm-up goes on the same
+    optimizer, schedule = _schedule(deep)
+    _rates(optimizer, schedule, 2, errors)
+    state = (optimizer.state_dict(), schedule.state_dict())
+    optimizer, schedule = _schedule(deep)
+    optimizer.load_state_dict(state[0])
+    schedule.load_state_dict(state[1])
+    assert schedule.warming_up and _rates(optimizer, schedule, 3, errors[2:]) == \
+        pytest.approx([0.01, 0.1, 0.01])
 
 
 def _config(tmp_path, steps, resume=False, **extra):

@@ -31,7 +31,7 @@ def _arguments(parser) -> None:
                         help="build the module on --device, run one forward and backward "
                              "pass, and report shapes, params, time and memory")
     parser.add_argument("--device", default="cpu",
-                        help="for --check: cpu, cuda or cuda:N (default cpu)")
+                        help="for --check: auto, cpu, cuda or cuda:N (default cpu)")
     parser.add_argument("--batch", type=positive, default=2, metavar="N",
                         help="for --check: the batch size (default 2)")
 
@@ -62,7 +62,8 @@ def _compile(args) -> int:
     if not args.check:
         return 0
     from resdsl.backends.pytorch import memory
-    from resdsl.backends.pytorch.check import check, resolve_device
+    from resdsl.backends.pytorch.check import check
+    from resdsl.backends.pytorch.devices import resolve_device
 
     device = resolve_device(args.device)
     need = memory.require(graph, device, batch=args.batch)

@@ -39,8 +39,9 @@ def _arguments(train) -> None:
                              "(default 0.01 for CIFAR nets of 110+ layers, else none)")
     recipe.add_argument("--no-warmup", action="store_true")
     run = train.add_argument_group("running")
-    run.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu, "
-                                                      "cuda or cuda:N")
+    run.add_argument("--device", default="auto",
+                     help="auto (this process's GPU when there is one, else the CPU), cpu, "
+                          "cuda (GPU LOCAL_RANK under torchrun, else 0) or cuda:N")
     run.add_argument("--amp", choices=("bf16", "fp16"), help="autocast to this dtype")
     run.add_argument("--channels-last", action="store_true")
     run.add_argument("--compile", action="store_true", help="torch.compile the model")
@@ -53,7 +54,12 @@ def _arguments(train) -> None:
     run.add_argument("--checkpoint-every", type=positive, default=1000, metavar="N")
     run.add_argument("--synthetic-size", type=positive, default=1024, metavar="N",
                      help="images in the synthetic source (7/8 train, 1/8 test)")
-    run.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
+    run.add_argument("--no-progress", action="store_true",
+                     help="no progress on stderr (a bar on a terminal, a line per sync "
+                          "when piped)")
+    run.add_argument("--tensorboard", action="store_true",
+                     help="also write TensorBoard event files to DIR/tensorboard "
+                          "(needs the tensorboard package)")
 
 
 def _train(args) -> int:
@@ -80,7 +86,8 @@ def _train(args) -> int:
         checkpoint_every=args.checkpoint_every, log_every=args.log_every, seed=args.seed,
         device=args.device, amp=args.amp, channels_last=args.channels_last,
         compile=args.compile, workers=workers, resume=args.resume,
-        synthetic_size=args.synthetic_size, progress=not args.no_progress), graph)
+        synthetic_size=args.synthetic_size, progress=not args.no_progress,
+        tensorboard=args.tensorboard), graph)
     return EXIT_INTERRUPTED if result.interrupted else 0
 
 

@@ -1,3 +1,2 @@
 """`resdsl train`: the paper's recipe on any .arch network, on one CPU or GPU or under
-torchrun. data.py (sources, augmentation, batch order) → recipe.py (defaults, learning
-rate) → checkpoint.py (atomic save, resume) → loop.py (the loop, DDP, metrics)."""
+torchrun. loop.py joins the pieces and its docstring says which does what."""

@@ -1,4 +1,6 @@
-"""Checkpoints that are whole or absent: written to a temporary file and renamed."""
+"""Checkpoints that are whole or absent: written to a temporary file and renamed. One
+holds everything a resumed run needs to repeat the uninterrupted one bit for bit: the
+weights, the optimizer's momentum, the schedule, the step and every random generator."""
 
 from __future__ import annotations
 
@@ -36,6 +38,14 @@ def load(folder: Path) -> dict:
                           code="E707") from None
     set_rng_state(state["rng"])
     return state
+
+
+def check_same_run(state: dict, arch: str, params: dict, folder: Path) -> None:
+    """A checkpoint resumes only the network (file and --set values) that wrote it."""
+    if (Path(state["arch"]).name, state["params"]) != (Path(arch).name, params):
+        raise ResdslError(f"--resume: the checkpoint in {folder} is of {state['arch']} "
+                          f"{state['params'] or ''}, not {arch} {params or ''}",
+                          Span(str(folder / NAME), 0, 0), code="E707")
 
 
 def rng_state() -> dict:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from resdsl.errors import ResdslError, Span
 
@@ -94,6 +94,20 @@ def _load_image(path: Path, crop: int, scale, train: bool, generator) -> torch.T
 
 
 # --- sources ----------------------------------------------------------------------------
+
+def open_source(spec: str, input_shape, classes: int, synthetic_size: int,
+                seed: int) -> tuple[Split, Split]:
+    """The train and test splits that `--data` names."""
+    kind, _, where = spec.partition(":")
+    if kind == "cifar10" and where:
+        return cifar10(where)
+    if kind == "imagefolder" and where:
+        return image_folder(where, crop=input_shape[-1])
+    if kind == "synthetic":
+        return synthetic(tuple(input_shape), classes, size=synthetic_size, seed=seed)
+    raise ResdslError(f"unknown data source '{spec}'",
+                      hint="use cifar10:DIR, imagefolder:DIR or synthetic", code="E706")
+
 
 def cifar10(folder: str | Path) -> tuple[Split, Split]:
     """The official archive's python version: data_batch_1..5 and test_batch, each a
@@ -204,3 +218,11 @@ class EpochBatches(Dataset):
 
 def batches_per_epoch(split: Split, batch: int, world: int) -> int:
     return (len(split) // world) // batch
+
+
+def epoch_loader(split: Split, batch: int, seed: int, epoch: int, rank: int, world: int,
+                 first: int, workers: int, pin_memory: bool) -> DataLoader:
+    """This rank's batches of `epoch` from batch `first` on, made by `workers` processes
+    (0: in this one); pinned for an asynchronous copy to a GPU."""
+    batches = EpochBatches(split, batch, seed, epoch, rank, world, first)
+    return DataLoader(batches, batch_size=None, num_workers=workers, pin_memory=pin_memory)

@@ -1,41 +1,39 @@
-"""The training loop: one process, or one of many under torchrun (DistributedDataParallel,
-gloo on CPU, NCCL on GPU). Rank 0 alone logs and checkpoints.
+"""The training loop, one process of one or many (torchrun): it joins the pieces.
 
-The loop synchronises with the host every `log_every` steps, not every step: there it
-gathers the window's per-step loss and error from all ranks, writes them, updates the
-progress line, ends the warm-up, checks for an interrupt, evaluates and checkpoints.
-Checkpoints fall on these steps, so a resumed run repeats the uninterrupted one exactly.
+process.py (rank, device, collectives, signals) → data.py (sources, augmentation, batch
+order) → step.py (one step on the device) → schedule.py (the learning rate) →
+evaluate.py → metrics.py (metrics.jsonl, TensorBoard, speed) and progress.py (what a user
+watches) → checkpoint.py (atomic save, exact resume).
+
+The loop syncs with the host every `log_every` steps, not every step: there it gathers
+the window's per-step loss and error from all ranks, records them, updates the progress
+line, ends the warm-up, checks for an interrupt, evaluates and checkpoints. Checkpoints
+fall on these steps, so a resumed run repeats the uninterrupted one exactly.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
-import os
-import signal
-import sys
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import networkx as nx
 import torch
-import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
 
 import resdsl
 from resdsl.backends.pytorch import memory
 from resdsl.backends.pytorch.runtime import from_graph
 from resdsl.backends.summary import summarize
-from resdsl.errors import ResdslError, Span
-from resdsl.output import write_atomic
+from resdsl.errors import ResdslError
 from resdsl.training import checkpoint
-from resdsl.training.data import EpochBatches, batches_per_epoch, cifar10, image_folder, synthetic
-from resdsl.training.recipe import Recipe, learning_rate
-
-EXIT_INTERRUPTED = 130
+from resdsl.training.data import batches_per_epoch, epoch_loader, open_source
+from resdsl.training.evaluate import evaluate
+from resdsl.training.metrics import METRICS, TENSORBOARD, MetricsLog, SpeedMeter
+from resdsl.training.process import Interrupt, Process
+from resdsl.training.progress import Progress
+from resdsl.training.recipe import Recipe
+from resdsl.training.schedule import PaperSchedule
+from resdsl.training.step import TrainStep, memory_format
 
 
 @dataclass
@@ -49,7 +47,7 @@ class TrainConfig:
     checkpoint_every: int = 1000
     log_every: int = 20
     seed: int = 0
-    device: str = "auto"
+    device: str = "auto"  # auto, cpu, cuda or cuda:N
     amp: str | None = None  # "bf16" or "fp16"
     channels_last: bool = False
     compile: bool = False
@@ -57,6 +55,7 @@ class TrainConfig:
     resume: bool = False
     synthetic_size: int = 1024
     progress: bool = True
+    tensorboard: bool = False
 
 
 @dataclass
@@ -67,317 +66,176 @@ class Result:
     images_per_second: float | None = None  # training steps after the first sync, all ranks
 
 
-class Process:
-    """Where this process runs: its rank among `world`, and its device."""
-
-    def __init__(self, requested: str):
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        if requested == "auto":
-            requested = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
-        elif requested == "cuda" and self.world > 1:
-            requested = f"cuda:{local}"
-        from resdsl.backends.pytorch.check import resolve_device
-
-        self.device = resolve_device(requested)
-        if self.device.type == "cuda":
-            torch.cuda.set_device(self.device)
-        if self.world > 1 and not dist.is_initialized():
-            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def sum(self, tensor: torch.Tensor) -> torch.Tensor:
-        if self.world > 1:
-            dist.all_reduce(tensor)
-        return tensor
-
-    def share_buffers(self, model: torch.nn.Module) -> None:
-        """BN's running statistics from rank 0, as DDP shares them before each forward;
-        after the last step each rank would otherwise keep those of its own batch."""
-        if self.world > 1:
-            for buffer in model.buffers():
-                dist.broadcast(buffer, 0)
-
-    def barrier(self) -> None:
-        if self.world > 1:
-            dist.barrier()
-
-
-class Interrupt:
-    """The first SIGINT or SIGTERM asks the loop to save and stop at its next sync; a
-    second one stops at once."""
-
-    def __init__(self):
-        self.requested = False
-        self.previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
-
-    def _handle(self, signum, frame):
-        self.requested = True
-        signal.signal(signum, self.previous[signum])
-
-    def restore(self) -> None:
-        for s, handler in self.previous.items():
-            signal.signal(s, handler)
-
-
-def load_data(config: TrainConfig, input_shape, classes: int):
-    kind, _, where = config.data.partition(":")
-    if kind == "cifar10" and where:
-        return cifar10(where)
-    if kind == "imagefolder" and where:
-        return image_folder(where, crop=input_shape[-1])
-    if kind == "synthetic":
-        return synthetic(tuple(input_shape), classes, size=config.synthetic_size, seed=config.seed)
-    raise ResdslError(f"unknown data source '{config.data}'",
-                      hint="use cifar10:DIR, imagefolder:DIR or synthetic", code="E706")
-
-
 def train(config: TrainConfig, graph: nx.DiGraph | None = None) -> Result:
     """Train `config.arch`; `graph` is its built graph when the caller has one already."""
     process = Process(config.device)
-    recipe = config.recipe
-    if recipe.batch % process.world:
-        raise ResdslError(f"the batch of {recipe.batch} does not split over {process.world} "
+    _check(config, process.world)
+    graph = graph if graph is not None else resdsl.build(config.arch, **config.params)
+    return Run(config, graph, process).run()
+
+
+class Run:
+    """One call of `train`: the model, its optimizer and schedule, the data, and where the
+    loop has got to."""
+
+    def __init__(self, config: TrainConfig, graph: nx.DiGraph, process: Process):
+        self.config, self.process, self.recipe = config, process, config.recipe
+        self.summary = summarize(graph)
+        self.per_rank = self.recipe.batch // process.world
+        memory.require(graph, process.device, batch=self.per_rank, training=True)
+        torch.manual_seed(config.seed)  # the same initial weights on every rank
+        self.model = from_graph(graph).to(process.device,
+                                          memory_format=memory_format(config.channels_last))
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=self.recipe.lr,
+                                         momentum=self.recipe.momentum,
+                                         weight_decay=self.recipe.weight_decay)
+        self.schedule = PaperSchedule(self.optimizer, self.recipe.milestones,
+                                      self.recipe.warmup_lr, self.recipe.warmup_until)
+        self.step = 0
+        if config.resume:
+            state = checkpoint.load(config.out)
+            checkpoint.check_same_run(state, config.arch, config.params, config.out)
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.schedule.load_state_dict(state["schedule"])
+            self.step = state["step"]
+        self.train_split, self.test_split = open_source(
+            config.data, self.summary.input, self.summary.output[0], config.synthetic_size,
+            config.seed)
+        self.per_epoch = batches_per_epoch(self.train_split, self.per_rank, process.world)
+        if self.per_epoch == 0:
+            raise ResdslError(f"{len(self.train_split)} training images make no batch of "
+                              f"{self.recipe.batch}", code="E707")
+        self.train_step = TrainStep(self._forward(), self.optimizer, self.schedule,
+                                    process.device, config.amp, config.channels_last)
+        self.speed = SpeedMeter()
+        self.window: list[torch.Tensor] = []  # per step: summed loss, wrong answers, images
+        self.rates: list[float] = []  # per step: its learning rate
+
+    def _forward(self):
+        """The model as the step calls it: under DDP across processes, compiled if asked."""
+        network = self.model
+        if self.process.world > 1:
+            cuda = self.process.device.type == "cuda"
+            network = DistributedDataParallel(
+                network, device_ids=[self.process.device.index] if cuda else None)
+        return torch.compile(network) if self.config.compile else network
+
+    def run(self) -> Result:
+        config, process = self.config, self.process
+        self.log = MetricsLog(config.out, self.step if config.resume else None,
+                              config.tensorboard) if process.main else None
+        self.progress = Progress(config.progress and process.main, self.recipe.steps)
+        self._say(self._header())
+        try:
+            with Interrupt() as interrupt:
+                stopped = self._loop(interrupt)
+            self.progress.close()
+            if stopped:
+                self._say(f"interrupted at step {self.step:,}: checkpoint saved in "
+                          f"{config.out}; continue with --resume")
+                return Result(self.step, None, interrupted=True)
+            rate = self.speed.overall
+            _, error, images = self._test()
+            digest = process.replicas_digest(self.model)
+            if digest:
+                self._say(f"replicas identical: {process.world} ranks, weights sha256 "
+                          f"{digest[:16]}")
+            self._say(f"test error: {100 * error:.2f}% ({images:,} images) after "
+                      f"{self.step:,} steps" + (f"; {rate:,.0f} img/s" if rate else ""))
+            return Result(self.step, error, images_per_second=rate)
+        finally:
+            self.progress.close()
+            if self.log:
+                self.log.close()
+
+    def _loop(self, interrupt: Interrupt) -> bool:
+        """Train to the last step; True when an interrupt stopped it first."""
+        config, process = self.config, self.process
+        while self.step < self.recipe.steps:
+            epoch, first = divmod(self.step, self.per_epoch)
+            for x, y in epoch_loader(self.train_split, self.per_rank, config.seed, epoch,
+                                     process.rank, process.world, first, config.workers,
+                                     pin_memory=process.device.type == "cuda"):
+                self.rates.append(self.schedule.get_last_lr()[0])
+                self.window.append(self.train_step(x, y))
+                self.step += 1
+                if self.step % config.log_every == 0 or self.step == self.recipe.steps:
+                    if self._sync(interrupt.requested):
+                        return True
+                if self.step >= self.recipe.steps:
+                    break
+        return False
+
+    def _sync(self, interrupted: bool) -> bool:
+        """Record the window, then evaluate and checkpoint when due; True to stop."""
+        config, step = self.config, self.step
+        rows = self.process.sum(torch.stack(self.window)).tolist()
+        stop = self.process.any(interrupted)
+        self.speed.tick(self.recipe.batch * len(rows))
+        images = sum(r[2] for r in rows)
+        loss, error = sum(r[0] for r in rows) / images, sum(r[1] for r in rows) / images
+        if self.log:
+            self.log.train(step - len(rows) + 1, rows, self.rates, self.speed.window)
+        self.progress.update(step, (step - 1) // self.per_epoch + 1, loss, error, self.rates[-1],
+                             self.speed.window,
+                             self.speed.eta((self.recipe.steps - step) * self.recipe.batch))
+        self.schedule.observe(error)
+        self.window, self.rates = [], []
+        if step % config.eval_every == 0 and step < self.recipe.steps:
+            self._test()
+        if stop or step % config.checkpoint_every == 0 or step == self.recipe.steps:
+            self._save()
+        return stop
+
+    def _test(self) -> tuple[float, float, int]:
+        config = self.config
+        loss, error, images = evaluate(
+            self.model, self.test_split, self.per_rank, self.process, seed=config.seed,
+            amp=config.amp, channels_last=config.channels_last, workers=config.workers)
+        if self.log:
+            self.log.test(self.step, loss, error, images)
+        self._say(f"step {self.step:,}: test error {100 * error:.2f}%, loss {loss:.4f}")
+        return loss, error, images
+
+    def _save(self) -> None:
+        self.process.share_buffers(self.model)
+        if self.process.main:
+            config = self.config
+            checkpoint.save(config.out, {
+                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "schedule": self.schedule.state_dict(), "step": self.step,
+                "arch": str(config.arch), "params": config.params,
+                "recipe": asdict(self.recipe)})
+        self.process.barrier()
+
+    def _say(self, text: str) -> None:
+        if self.process.main:
+            self.progress.message(text)
+
+    def _header(self) -> str:
+        """The first line: what trains, where, how, and where its records go."""
+        config, summary = self.config, self.summary
+        precision = {None: "fp32", "bf16": "bf16 autocast",
+                     "fp16": "fp16 autocast with loss scaling"}[config.amp]
+        options = ", ".join([precision] + ["channels-last"] * config.channels_last
+                            + ["torch.compile"] * config.compile)
+        records = [f"metrics {config.out / METRICS}",
+                   f"checkpoints {config.out / checkpoint.NAME} every "
+                   f"{config.checkpoint_every:,} steps"]
+        if config.tensorboard:
+            records.append(f"TensorBoard {config.out / TENSORBOARD}")
+        return (f"training {summary.network}: {summary.params / 1e6:.2f}M "
+                f"params, {summary.macs / 1e9:.2f} GMACs/image · {self.process.describe()}, "
+                f"{options}, world size {self.process.world}, batch {self.recipe.batch} · "
+                f"steps {self.step:,} to {self.recipe.steps:,} · " + " · ".join(records))
+
+
+def _check(config: TrainConfig, world: int) -> None:
+    if config.recipe.batch % world:
+        raise ResdslError(f"the batch of {config.recipe.batch} does not split over {world} "
                           "processes", hint="choose a batch that the process count divides",
                           code="E707")
     if config.checkpoint_every % config.log_every or config.eval_every % config.log_every:
         raise ResdslError("--checkpoint-every and --eval-every must be multiples of "
                           f"--log-every ({config.log_every})", code="E707")
-    graph = graph if graph is not None else resdsl.build(config.arch, **config.params)
-    summary = summarize(graph)
-    memory.require(graph, process.device, batch=recipe.batch // process.world, training=True)
-    torch.manual_seed(config.seed)  # the same initial weights on every rank
-    model = from_graph(graph)
-    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
-    model = model.to(process.device, memory_format=memory_format)
-    optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
-                                weight_decay=recipe.weight_decay)
-    step, warming_up = 0, recipe.warmup_lr is not None
-    if config.resume:
-        state = checkpoint.load(config.out)
-        _check_same_run(state, config)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        step, warming_up = state["step"], state["warming_up"]
-    network = (DistributedDataParallel(model, device_ids=[process.device.index]
-                                       if process.device.type == "cuda" else None)
-               if process.world > 1 else model)
-    forward = torch.compile(network) if config.compile else network
-    train_split, test_split = load_data(config, summary.input, summary.output[0])
-    per_rank = recipe.batch // process.world
-    per_epoch = batches_per_epoch(train_split, per_rank, process.world)
-    if per_epoch == 0:
-        raise ResdslError(f"{len(train_split)} training images make no batch of {recipe.batch}",
-                          code="E707")
-    log = Log(config, process, step, total=recipe.steps)
-    autocast = _autocast(config, process.device)
-    scaler = torch.amp.GradScaler(enabled=config.amp == "fp16" and process.device.type == "cuda")
-    interrupt = Interrupt()
-    window: list[torch.Tensor] = []  # per step: summed loss, wrong answers, images
-    started = time.perf_counter()
-    speed = Speedometer()
-    try:
-        while step < recipe.steps and not log.stopped:
-            epoch, first = divmod(step, per_epoch)
-            batches = EpochBatches(train_split, per_rank, config.seed, epoch, process.rank,
-                                   process.world, first)
-            loader = DataLoader(batches, batch_size=None, num_workers=config.workers,
-                                pin_memory=process.device.type == "cuda")
-            for x, y in loader:
-                lr = learning_rate(recipe, step, warming_up)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                x = x.to(process.device, non_blocking=True, memory_format=memory_format)
-                y = y.to(process.device, non_blocking=True)
-                with autocast:
-                    out = forward(x)
-                    loss = torch.nn.functional.cross_entropy(out, y)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-                step += 1
-                window.append(torch.stack([loss.detach().float() * len(y),
-                                           (out.argmax(1) != y).sum().float(),
-                                           torch.tensor(float(len(y)), device=out.device)]))
-                if step % config.log_every == 0 or step == recipe.steps:
-                    stats = process.sum(torch.stack(window)).cpu()
-                    flags = process.sum(torch.tensor([float(interrupt.requested)],
-                                                     device=process.device)).item()
-                    error = (stats[:, 1].sum() / stats[:, 2].sum()).item()
-                    if warming_up and error < recipe.warmup_until:
-                        warming_up = False
-                    speed.sync(recipe.batch * len(window))
-                    log.train(step, stats, lr, recipe.batch * len(window)
-                              / (time.perf_counter() - started))
-                    window, started = [], time.perf_counter()
-                    if step % config.eval_every == 0 and step < recipe.steps:
-                        log.test(step, evaluate(model, test_split, per_rank, process, config))
-                    if flags or step % config.checkpoint_every == 0 or step == recipe.steps:
-                        _save(config, process, model, optimizer, step, warming_up)
-                    if flags:
-                        log.stopped = True
-                        break
-                if step >= recipe.steps:
-                    break
-        if log.stopped:
-            log.message(f"interrupted at step {step:,}: checkpoint saved in {config.out}; "
-                        f"continue with --resume")
-            return Result(step, None, interrupted=True)
-        rate = speed.rate()
-        error = evaluate(model, test_split, per_rank, process, config)
-        log.test(step, error)
-        _check_replicas(model, process, log)
-        log.message(f"test error: {100 * error[1]:.2f}% ({int(error[2]):,} images) after "
-                    f"{step:,} steps" + (f"; {rate:,.0f} img/s" if rate else ""))
-        return Result(step, error[1], images_per_second=rate)
-    finally:
-        interrupt.restore()
-        log.close()
-
-
-class Speedometer:
-    """Training images per second, from the first sync on (compilation and the first
-    steps' allocations are left out), evaluations and checkpoints included."""
-
-    def __init__(self):
-        self.start: float | None = None
-        self.images = 0
-
-    def sync(self, images: int) -> None:
-        if self.start is None:
-            self.start = time.perf_counter()
-        else:
-            self.images += images
-
-    def rate(self) -> float | None:
-        if self.start is None or not self.images:
-            return None
-        return self.images / (time.perf_counter() - self.start)
-
-
-def evaluate(model, split, batch: int, process: Process, config: TrainConfig):
-    """(mean loss, error, images) on the test split, shared among the ranks."""
-    process.share_buffers(model)
-    model.eval()
-    total = torch.zeros(3, dtype=torch.float64)
-    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
-    batches = EpochBatches(split, batch, config.seed, 0, process.rank, process.world)
-    with torch.no_grad(), _autocast(config, process.device):
-        for x, y in DataLoader(batches, batch_size=None, num_workers=config.workers):
-            out = model(x.to(process.device, memory_format=memory_format)).float()
-            y = y.to(process.device)
-            total += torch.tensor([torch.nn.functional.cross_entropy(out, y, reduction="sum")
-                                   .item(), (out.argmax(1) != y).sum().item(), len(y)],
-                                  dtype=torch.float64)
-    model.train()
-    total = process.sum(total.to(process.device)).cpu()
-    return (total[0] / total[2]).item(), (total[1] / total[2]).item(), total[2].item()
-
-
-def _autocast(config: TrainConfig, device: torch.device):
-    if config.amp is None:
-        return torch.autocast(device.type, enabled=False)
-    return torch.autocast(device.type, dtype={"bf16": torch.bfloat16,
-                                              "fp16": torch.float16}[config.amp])
-
-
-def _save(config, process, model, optimizer, step, warming_up) -> None:
-    process.share_buffers(model)
-    if process.main:
-        checkpoint.save(config.out, {
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-            "warming_up": warming_up, "arch": str(config.arch), "params": config.params,
-            "recipe": asdict(config.recipe)})
-    process.barrier()
-
-
-def _check_same_run(state: dict, config: TrainConfig) -> None:
-    if (Path(state["arch"]).name, state["params"]) != (Path(config.arch).name, config.params):
-        raise ResdslError(f"--resume: the checkpoint in {config.out} is of {state['arch']} "
-                          f"{state['params'] or ''}, not {config.arch} {config.params or ''}",
-                          Span(str(config.out / checkpoint.NAME), 0, 0), code="E707")
-
-
-def _check_replicas(model, process: Process, log: "Log") -> None:
-    """Under DDP every rank must end with the same weights; say so, or fail loudly."""
-    if process.world == 1:
-        return
-    process.share_buffers(model)
-    digest = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    digests = [None] * process.world
-    dist.all_gather_object(digests, digest.hexdigest())
-    if len(set(digests)) != 1:
-        raise RuntimeError(f"the {process.world} replicas ended with different weights")
-    log.message(f"replicas identical: {process.world} ranks, weights sha256 {digests[0][:16]}")
-
-
-class Log:
-    """Rank 0's output: a progress line on stderr, and metrics.jsonl (one line per step
-    and per evaluation). On resume, lines after the checkpoint's step are dropped."""
-
-    def __init__(self, config: TrainConfig, process: Process, step: int, total: int):
-        self.active, self.total, self.stopped = process.main, total, False
-        self.tty = config.progress and sys.stderr.isatty()
-        self.progress = config.progress
-        self.handle = None
-        if not self.active:
-            return
-        config.out.mkdir(parents=True, exist_ok=True)
-        path = config.out / "metrics.jsonl"
-        if config.resume and path.exists():
-            kept = [line for line in path.read_text().splitlines(keepends=True)
-                    if json.loads(line)["step"] <= step]
-            write_atomic(path, "".join(kept))
-        elif path.exists():
-            path.unlink()
-        self.handle = path.open("a")
-
-    def train(self, step: int, stats: torch.Tensor, lr: float, speed: float) -> None:
-        if not self.active:
-            return
-        first = step - len(stats) + 1
-        for i, (loss, wrong, count) in enumerate(stats.tolist()):
-            self._write(split="train", step=first + i, loss=loss / count, error=wrong / count,
-                        lr=lr)
-        loss = (stats[:, 0].sum() / stats[:, 2].sum()).item()
-        accuracy = 1 - (stats[:, 1].sum() / stats[:, 2].sum()).item()
-        self.handle.flush()
-        if self.progress:
-            done = int(24 * step / self.total)
-            line = (f"step {step:>{len(str(self.total))}}/{self.total} "
-                    f"[{'#' * done}{'.' * (24 - done)}] loss {loss:.3f} "
-                    f"acc {100 * accuracy:5.1f}% lr {lr:g} {speed:,.0f} img/s")
-            print(("\r" + line) if self.tty else line, end="" if self.tty else "\n",
-                  file=sys.stderr, flush=True)
-
-    def test(self, step: int, result) -> None:
-        if self.active:
-            loss, error, count = result
-            self._write(split="test", step=step, loss=loss, error=error, images=int(count))
-            self.handle.flush()
-            self.message(f"step {step:,}: test error {100 * error:.2f}%, loss {loss:.4f}",
-                         stream=sys.stderr)
-
-    def message(self, text: str, stream=None) -> None:
-        if self.active:
-            if self.tty:
-                print(file=sys.stderr)
-            print(text, file=stream or sys.stdout, flush=True)
-
-    def _write(self, **record) -> None:
-        for key, value in record.items():
-            if isinstance(value, float) and not math.isfinite(value):
-                record[key] = None
-        self.handle.write(json.dumps(record) + "\n")
-
-    def close(self) -> None:
-        if self.handle:
-            self.handle.close()

@@ -1,5 +1,5 @@
-"""The paper's training recipe as defaults (sec. 3.4 for ImageNet, sec. 4.2 for CIFAR),
-and the learning rate at each step."""
+"""The paper's training recipe as defaults (sec. 3.4 for ImageNet, sec. 4.2 for CIFAR);
+schedule.py turns its rates and milestones into the learning rate at each step."""
 
 from __future__ import annotations
 
@@ -36,8 +36,3 @@ def default_recipe(input_size: int, layers: int) -> Recipe:
         recipe.warmup_lr = 0.01
     return recipe
 
-
-def learning_rate(recipe: Recipe, step: int, warming_up: bool) -> float:
-    if warming_up and recipe.warmup_lr is not None:
-        return recipe.warmup_lr
-    return recipe.lr * 0.1 ** sum(step >= m for m in recipe.milestones)

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import torch
 
 from resdsl.backends.pytorch.plan import Plan
-from resdsl.errors import ResdslError
 from resdsl.ir.shapes import format_shape
 from resdsl.safety import format_bytes
 
@@ -50,21 +49,6 @@ class CheckReport:
             "ok" if self.ok else "MISMATCH between the module and the static analysis",
         ]
         return "\n".join(lines)
-
-
-def resolve_device(name: str) -> torch.device:
-    try:
-        device = torch.device(name)
-    except RuntimeError as error:
-        raise ResdslError(f"unknown device '{name}': {error}",
-                          hint="use cpu, cuda or cuda:N", code="E704") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        why = ("this torch was built without CUDA" if torch.version.cuda is None
-               else f"torch {torch.__version__} finds no NVIDIA GPU or driver")
-        raise ResdslError(f"--device {name}: CUDA is not available ({why})",
-                          hint="run on a machine with an NVIDIA GPU, or use --device cpu",
-                          code="E704")
-    return device
 
 
 def check(make_model: Callable[[], torch.nn.Module], plan: Plan, device: torch.device,

@@ -1,0 +1,114 @@
+"""What a run records: `metrics.jsonl` (one line per training step and per evaluation),
+optionally TensorBoard event files beside it, and the one speed meter that the progress
+line, the ETA and the final figure all read."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+from resdsl.errors import ResdslError
+from resdsl.output import write_atomic
+
+METRICS = "metrics.jsonl"
+TENSORBOARD = "tensorboard"
+
+
+class SpeedMeter:
+    """Training images per second, timed between syncs. `window` is the rate since the
+    previous sync (for the progress line); `overall` counts from the first sync on, so
+    compilation and the first steps' allocations are left out (for the ETA and the
+    result). Evaluations and checkpoints count in the window they fall in."""
+
+    def __init__(self):
+        self.last = time.perf_counter()
+        self.first: float | None = None
+        self.images = 0
+        self.window: float | None = None
+
+    def tick(self, images: int) -> None:
+        now = time.perf_counter()
+        self.window = images / max(now - self.last, 1e-9)
+        if self.first is None:
+            self.first = now
+        else:
+            self.images += images
+        self.last = now
+
+    @property
+    def overall(self) -> float | None:
+        if self.first is None or not self.images:
+            return None
+        return self.images / max(self.last - self.first, 1e-9)
+
+    def eta(self, images_left: int) -> float | None:
+        """Seconds until `images_left` more images are trained on."""
+        rate = self.overall or self.window
+        return images_left / rate if rate else None
+
+
+class MetricsLog:
+    """Rank 0's records in `out`. A new run starts `metrics.jsonl` afresh; a resumed one
+    keeps the lines up to the checkpoint's step, so the file reads as one run."""
+
+    def __init__(self, out: Path, resume_step: int | None, tensorboard: bool):
+        out.mkdir(parents=True, exist_ok=True)
+        self.path = out / METRICS
+        if resume_step is not None and self.path.exists():
+            kept = [line for line in self.path.read_text().splitlines(keepends=True)
+                    if json.loads(line)["step"] <= resume_step]
+            write_atomic(self.path, "".join(kept))
+        elif self.path.exists():
+            self.path.unlink()
+        self.handle = self.path.open("a")
+        self.board = _summary_writer(out / TENSORBOARD, resume_step) if tensorboard else None
+
+    def train(self, first_step: int, rows: list[tuple[float, float, float]],
+              rates: list[float], images_per_second: float | None) -> tuple[float, float]:
+        """One line per step from `first_step` on, each (summed loss, wrong, images) with
+        its learning rate; returns the window's mean loss and error."""
+        for i, ((loss, wrong, count), lr) in enumerate(zip(rows, rates)):
+            self._write(split="train", step=first_step + i, loss=loss / count,
+                        error=wrong / count, lr=lr)
+        images = sum(r[2] for r in rows)
+        loss, error = sum(r[0] for r in rows) / images, sum(r[1] for r in rows) / images
+        if self.board:
+            step = first_step + len(rows) - 1
+            for name, value in (("train/loss", loss), ("train/error", error),
+                                ("train/lr", rates[-1]),
+                                ("train/images_per_second", images_per_second)):
+                if value is not None:
+                    self.board.add_scalar(name, value, step)
+        self.handle.flush()
+        return loss, error
+
+    def test(self, step: int, loss: float, error: float, images: int) -> None:
+        self._write(split="test", step=step, loss=loss, error=error, images=images)
+        if self.board:
+            self.board.add_scalar("test/loss", loss, step)
+            self.board.add_scalar("test/error", error, step)
+        self.handle.flush()
+
+    def _write(self, **record) -> None:
+        for key, value in record.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                record[key] = None  # JSON has no NaN
+        self.handle.write(json.dumps(record) + "\n")
+
+    def close(self) -> None:
+        self.handle.close()
+        if self.board:
+            self.board.close()
+
+
+def _summary_writer(folder: Path, resume_step: int | None):
+    """torch's TensorBoard writer; on resume, events after the checkpoint are purged."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise ResdslError("--tensorboard needs the tensorboard package",
+                          hint="pip install tensorboard (or resdsl[tensorboard])",
+                          code="E706") from None
+    return SummaryWriter(str(folder), purge_step=None if resume_step is None else resume_step + 1)

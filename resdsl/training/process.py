@@ -1,0 +1,91 @@
+"""Where this process runs: its rank among the processes torchrun started, its device,
+the collective operations the loop needs, and the signals that ask it to stop."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+
+import torch
+import torch.distributed as dist
+
+from resdsl.backends.pytorch.devices import resolve_device
+
+
+class Process:
+    """One process of `world`: rank 0 alone logs and checkpoints. Under torchrun the
+    processes join a group (NCCL on GPUs, gloo on CPUs) and each takes GPU `LOCAL_RANK`."""
+
+    def __init__(self, requested: str):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.device = resolve_device(requested, int(os.environ.get("LOCAL_RANK", "0")))
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+        if self.world > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def describe(self) -> str:
+        """`cuda:0 (NVIDIA H100 80GB HBM3)` or `cpu (8 threads)`."""
+        if self.device.type == "cuda":
+            return f"{self.device} ({torch.cuda.get_device_name(self.device)})"
+        return f"cpu ({torch.get_num_threads()} threads)"
+
+    def sum(self, tensor: torch.Tensor) -> torch.Tensor:
+        if self.world > 1:
+            dist.all_reduce(tensor)
+        return tensor
+
+    def any(self, flag: bool) -> bool:
+        """True on every rank when `flag` is true on one of them."""
+        return bool(self.sum(torch.tensor([float(flag)], device=self.device)).item())
+
+    def share_buffers(self, model: torch.nn.Module) -> None:
+        """BN's running statistics from rank 0, as DDP shares them before each forward;
+        after the last step each rank would otherwise keep those of its own batch."""
+        if self.world > 1:
+            for buffer in model.buffers():
+                dist.broadcast(buffer, 0)
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            dist.barrier()
+
+    def replicas_digest(self, model: torch.nn.Module) -> str | None:
+        """Under DDP every rank must end with the same weights: their common sha256, or
+        a RuntimeError; None for a single process."""
+        if self.world == 1:
+            return None
+        self.share_buffers(model)
+        digest = hashlib.sha256()
+        for name, tensor in model.state_dict().items():
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        digests = [None] * self.world
+        dist.all_gather_object(digests, digest.hexdigest())
+        if len(set(digests)) != 1:
+            raise RuntimeError(f"the {self.world} replicas ended with different weights")
+        return digests[0]
+
+
+class Interrupt:
+    """The first SIGINT or SIGTERM asks the loop to save and stop at its next sync; a
+    second one stops at once. A context manager: the previous handlers come back."""
+
+    def __enter__(self) -> "Interrupt":
+        self.requested = False
+        self.previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def _handle(self, signum, frame):
+        self.requested = True
+        signal.signal(signum, self.previous[signum])
+
+    def __exit__(self, *exc) -> None:
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
