@@ -70,6 +70,7 @@ CODES = {
     "E706": "training data that is missing or unreadable",
     "E707": "a training setting that cannot work (batch, steps, resume)",
     "E708": "an optional package that the command needs is not installed",
+    "E709": "a training run's metrics file that is missing or unreadable",
     # bugs in resdsl itself
     "E901": "internal error: an invariant of the IR is broken",
     # warnings

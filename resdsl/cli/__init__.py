@@ -18,13 +18,13 @@ from resdsl.cli.analysis import CHECK, FLOPS, LIMITS, LIST
 from resdsl.cli.common import EXIT_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, Command, override
 from resdsl.cli.figures import RENDER
 from resdsl.cli.pytorch import COMPILE
-from resdsl.cli.training import TRAIN
+from resdsl.cli.training import PLOT, TRAIN
 from resdsl.errors import ResdslError, ResdslWarning
 from resdsl.safety import limits
 from resdsl.version import __version__
 
 COMMANDS: dict[str, Command] = {c.name: c for c in (FLOPS, CHECK, COMPILE, RENDER, TRAIN,
-                                                    LIST, LIMITS)}
+                                                    PLOT, LIST, LIMITS)}
 
 EPILOG = """\
 exit codes: 0 success; 1 error in an .arch file, a --set value or other input; 2 bad

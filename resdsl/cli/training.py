@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from resdsl.cli.common import EXIT_INTERRUPTED, Command, build, positive
@@ -105,3 +106,35 @@ TRAIN = Command(
      "torchrun --nproc_per_node 4 -m resdsl train archs/resnet50-v1.5.arch --data imagefolder:imagenet --out runs/r50 --amp bf16 --channels-last",
      "resdsl train archs/cifar-resnet.arch --data synthetic --steps 200 --out /tmp/smoke"),
     _arguments, _train)
+
+
+def _plot_arguments(parser) -> None:
+    parser.add_argument("runs", nargs="+", metavar="RUN",
+                        help="the --out folder of a `resdsl train` run, or its metrics.jsonl")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT",
+                        help="the figure: OUT.png, OUT.pdf or OUT.svg")
+    parser.add_argument("--title", help="a title above the plot")
+
+
+def _plot(args) -> int:
+    from resdsl.training.curves import draw, figure_format, read
+
+    figure_format(args.output)
+    runs = [read(run) for run in args.runs]
+    draw(runs, args.output, args.title)
+    for curves in runs:
+        print(curves.summary())
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+PLOT = Command(
+    "plot", "draw training curves of one or more runs (the paper's Fig. 4 and 6)",
+    "Draw the training and test error of `resdsl train` runs against iterations, as the "
+    "paper's Figures 4 and 6 do: one colour per run, training error thin and dashed "
+    "(averaged over windows of steps), test error bold. Reads each run's metrics.jsonl; "
+    "prints each run's last and lowest test error. Needs matplotlib "
+    "(pip install 'resdsl[plot]').",
+    ("resdsl plot runs/plain20 runs/resnet20 -o figure6.png",
+     "resdsl plot runs/resnet56/metrics.jsonl -o resnet56.pdf --title 'ResNet-56, CIFAR-10'"),
+    _plot_arguments, _plot, network_options=False)

@@ -22,6 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 import resdsl
 from resdsl.backends.pytorch import memory
+from resdsl.backends.pytorch.devices import describe
 from resdsl.backends.pytorch.runtime import from_graph
 from resdsl.backends.summary import summarize
 from resdsl.errors import ResdslError
@@ -226,7 +227,7 @@ class Run:
         if config.tensorboard:
             records.append(f"TensorBoard {config.out / TENSORBOARD}")
         return (f"training {summary.network}: {summary.params / 1e6:.2f}M "
-                f"params, {summary.macs / 1e9:.2f} GMACs/image · {self.process.describe()}, "
+                f"params, {summary.macs / 1e9:.2f} GMACs/image · {describe(self.process.device)}, "
                 f"{options}, world size {self.process.world}, batch {self.recipe.batch} · "
                 f"steps {self.step:,} to {self.recipe.steps:,} · " + " · ".join(records))
 

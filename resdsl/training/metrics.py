@@ -109,6 +109,6 @@ def _summary_writer(folder: Path, resume_step: int | None):
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
         raise ResdslError("--tensorboard needs the tensorboard package",
-                          hint="pip install tensorboard (or resdsl[tensorboard])",
-                          code="E706") from None
+                          hint="pip install tensorboard (or 'resdsl[tensorboard]')",
+                          code="E708") from None
     return SummaryWriter(str(folder), purge_step=None if resume_step is None else resume_step + 1)

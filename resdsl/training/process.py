@@ -30,12 +30,6 @@ class Process:
     def main(self) -> bool:
         return self.rank == 0
 
-    def describe(self) -> str:
-        """`cuda:0 (NVIDIA H100 80GB HBM3)` or `cpu (8 threads)`."""
-        if self.device.type == "cuda":
-            return f"{self.device} ({torch.cuda.get_device_name(self.device)})"
-        return f"cpu ({torch.get_num_threads()} threads)"
-
     def sum(self, tensor: torch.Tensor) -> torch.Tensor:
         if self.world > 1:
             dist.all_reduce(tensor)

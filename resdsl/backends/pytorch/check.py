@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from resdsl.backends.pytorch.devices import describe
 from resdsl.backends.pytorch.plan import Plan
 from resdsl.ir.shapes import format_shape
 from resdsl.safety import format_bytes
@@ -82,7 +83,7 @@ def check(make_model: Callable[[], torch.nn.Module], plan: Plan, device: torch.d
         how = (f"the rise in this process's peak resident memory, from "
                f"{format_bytes(rss_before)} (Python, torch, resdsl) to {format_bytes(rss_after)}")
     return CheckReport(
-        network=plan.network, device=_describe(device), batch=batch, stage_shapes=shapes,
+        network=plan.network, device=describe(device), batch=batch, stage_shapes=shapes,
         output_shape=tuple(out.shape), params=sum(p.numel() for p in model.parameters()),
         static_params=plan.params, static_output=plan.output_shape, seconds=seconds,
         measured_memory=measured, measured_how=how, estimate=estimate)
@@ -91,9 +92,3 @@ def check(make_model: Callable[[], torch.nn.Module], plan: Plan, device: torch.d
 def _peak_rss() -> int:
     scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is in KiB on Linux
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
-
-
-def _describe(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"{device} ({torch.cuda.get_device_name(device)})"
-    return str(device)

@@ -37,3 +37,10 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
                           f"{'' if count == 1 else 's'} (cuda:0 to cuda:{count - 1})",
                           hint=f"use {SPELLINGS} with N below {count}", code="E704")
     return torch.device("cuda", index)
+
+
+def describe(device: torch.device) -> str:
+    """`cuda:0 (NVIDIA H100 80GB HBM3)` or `cpu (8 threads)`, for what a command prints."""
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({torch.get_num_threads()} threads)"
