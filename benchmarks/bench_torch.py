@@ -11,6 +11,8 @@ use (torchvision's ResNets; a hand-written CIFAR ResNet), on the same data.
     python3 benchmarks/bench_torch.py --write               # and puts it in BENCHMARKS.md
     python3 benchmarks/bench_torch.py --device cuda --amp bfloat16 --channels-last --compile \\
         --only train --write                                # a GPU's training throughput
+    python3 benchmarks/bench_torch.py --device cuda --amp bfloat16 --only infer \\
+        --infer-batch 256 --profile                         # folding on a GPU, and why
 
 Needs `pip install -e '.[test]'` (torchvision).
 """
@@ -123,38 +125,84 @@ def calibrated(model: torch.nn.Module, size: int) -> torch.nn.Module:
 
 
 def inference(args) -> list[str]:
+    """The folded module against the same network unfolded, in the same layout, precision
+    and device, and against torchvision's eval; with --profile, where each spends its time."""
     torch.manual_seed(0)
+    device = torch.device(args.device)
     theirs = calibrated(torchvision.models.resnet50(), 224)
-    folded = resdsl.load(ROOT / "archs/resnet50-v1.5.arch", naming="torchvision", fold_bn=True,
-                         state_dict=theirs.state_dict())
+    weights = theirs.state_dict()
+    path = ROOT / "archs/resnet50-v1.5.arch"
+    unfolded = resdsl.load(path, naming="torchvision", state_dict=weights).eval()
+    folded = resdsl.load(path, naming="torchvision", fold_bn=True, state_dict=weights)
     channels_last = calibrated(torchvision.models.resnet50(), 224)
-    channels_last.load_state_dict(theirs.state_dict())
-    channels_last = channels_last.to(memory_format=torch.channels_last)
-    x = torch.randn(8, 3, 224, 224, generator=torch.Generator().manual_seed(2))
+    channels_last.load_state_dict(weights)
+    x = torch.randn(args.infer_batch, 3, 224, 224, generator=torch.Generator().manual_seed(2))
     x_cl = x.to(memory_format=torch.channels_last)
-    runs = {"torchvision eval": (theirs, x), "resdsl fold_bn=True": (folded, x),
-            "torchvision eval, channels_last": (channels_last, x_cl)}
+    runs = {"torchvision eval": (theirs, x),
+            "torchvision eval, channels_last": (channels_last, x_cl),
+            "resdsl eval (unfolded), channels_last": (unfolded, x_cl),
+            "resdsl fold_bn=True": (folded, x_cl)}
+    runs = {name: (model.to(device, memory_format=torch.channels_last if data is x_cl
+                            else torch.contiguous_format), data.to(device))
+            for name, (model, data) in runs.items()}
+    autocast = (torch.autocast(device.type, dtype=getattr(torch, args.amp))
+                if args.amp else nullcontext())
     times = {k: [] for k in runs}
-    with torch.inference_mode():
-        expected = theirs(x)
-        error = ((folded(x) - expected).abs().max() / expected.abs().max()).item()
+    with torch.inference_mode(), autocast:
+        expected = runs["torchvision eval"][0](runs["torchvision eval"][1]).float()
+        got = runs["resdsl fold_bn=True"][0](runs["resdsl fold_bn=True"][1]).float()
+        error = ((got - expected).abs().max() / expected.abs().max()).item()
         for _ in range(args.warmup):
             for model, data in runs.values():
                 model(data)
         for i in range(args.rounds):
             order = list(runs.items()) if i % 2 == 0 else list(runs.items())[::-1]
             for name, (model, data) in order:
+                sync(device)
                 start = time.perf_counter()
                 model(data)
+                sync(device)
                 times[name].append(time.perf_counter() - start)
+        profiles = ([] if not args.profile else
+                    profile("resdsl eval (unfolded), channels_last", *runs[
+                        "resdsl eval (unfolded), channels_last"], device)
+                    + profile("resdsl fold_bn=True", *runs["resdsl fold_bn=True"], device))
     base = statistics.median(times["torchvision eval"])
-    rows = ["| ResNet-50, batch 8, 224x224 | median (s) | speed-up over torchvision eval |",
-            "|---|---:|---:|"]
+    unfolded_time = statistics.median(times["resdsl eval (unfolded), channels_last"])
+    rows = [f"| ResNet-50, batch {args.infer_batch}, 224x224 | median (s) | images/s | "
+            "speed-up over torchvision eval |", "|---|---:|---:|---:|"]
     for name, samples in times.items():
-        rows.append(f"| {name} | {statistics.median(samples):.3f} | "
-                    f"{base / statistics.median(samples):.2f}x |")
-    return rows + ["", f"Largest difference between resdsl's folded outputs and "
-                       f"torchvision's eval outputs: {error:.1e} of the largest logit."]
+        median = statistics.median(samples)
+        rows.append(f"| {name} | {median:.4f} | {args.infer_batch / median:,.1f} | "
+                    f"{base / median:.2f}x |")
+    folded_time = statistics.median(times["resdsl fold_bn=True"])
+    return rows + ["", f"Folding alone (the same network and layout, unfolded / folded): "
+                       f"**{unfolded_time / folded_time:.2f}x**. Largest difference between "
+                       f"resdsl's folded outputs and torchvision's eval outputs: {error:.1e} "
+                       "of the largest logit.", *profiles]
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def profile(name: str, model, data, device, top: int = 8) -> list[str]:
+    """The ops that take the most time in three forward passes, by their own time."""
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if device.type == "cuda":
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    with torch.profiler.profile(activities=activities) as prof:
+        for _ in range(3):
+            model(data)
+        sync(device)
+    key = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    ops = sorted(prof.key_averages(), key=lambda e: getattr(e, key), reverse=True)[:top]
+    total = sum(getattr(e, key) for e in prof.key_averages())
+    return ["", f"Where {name} spends its time (self time, 3 passes):", "",
+            "| op | calls | ms | share |", "|---|---:|---:|---:|"] + [
+        f"| `{e.key}` | {e.count} | {getattr(e, key) / 1e3:.2f} | "
+        f"{100 * getattr(e, key) / total:.1f}% |" for e in ops]
 
 
 def section_name(args) -> str:
@@ -181,7 +229,8 @@ def report(args) -> str:
         lines += ["### Inference with BN folded (`fold_bn=True`)", "",
                   f"{args.rounds} rounds in alternating order, under `torch.inference_mode`. "
                   "The folded module runs channels_last (its inference layout); torchvision's "
-                  "eval with channels_last is shown too, for a like-for-like view.", "",
+                  "eval and resdsl's unfolded module run channels_last too, for a "
+                  "like-for-like view.", "",
                   *inference(args), ""]
     lines.append(f"<!-- {name}:end -->")
     return "\n".join(lines)
@@ -198,6 +247,9 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=12, help="timed training pairs")
     parser.add_argument("--rounds", type=int, default=15, help="timed inference rounds")
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--infer-batch", type=int, default=8, help="inference batch (8)")
+    parser.add_argument("--profile", action="store_true",
+                        help="also show where folded and unfolded inference spend their time")
     args = parser.parse_args()
     text = report(args)
     print(text)

@@ -14,12 +14,12 @@ Needs matplotlib (and scikit-learn for --digits).
 from __future__ import annotations
 
 import argparse
-import json
 import pickle
 from pathlib import Path
 
 import numpy as np
 
+from resdsl.training import curves
 from resdsl.training.loop import TrainConfig, train
 from resdsl.training.recipe import Recipe
 
@@ -64,16 +64,6 @@ def run(data: str, out: Path, steps: int, batch: int, log_every: int,
     return folders
 
 
-def curves(folder: Path):
-    records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
-    train = [(r["step"], r["error"]) for r in records if r["split"] == "train"]
-    test = [(r["step"], r["error"]) for r in records if r["split"] == "test"]
-    steps, errors = np.array(train).T
-    window = max(1, len(errors) // 25)
-    smooth = np.convolve(errors, np.ones(window) / window, mode="valid")
-    return steps[window - 1:], smooth, np.array(test).T
-
-
 def plot(folders: dict[str, Path], path: Path, title: str) -> list[str]:
     import matplotlib
 
@@ -85,7 +75,9 @@ def plot(folders: dict[str, Path], path: Path, title: str) -> list[str]:
     rows = ["| network | final training error | final test error |", "|---|---:|---:|"]
     for label, folder in folders.items():
         axis = axes[0 if label.startswith("plain") else 1]
-        steps, smooth, (test_steps, test_errors) = curves(folder)
+        run = curves.read(folder)
+        steps, smooth = np.array(curves.smoothed(run.train)).T
+        test_steps, test_errors = np.array(run.test).T
         colour = colours[label.split("-")[1]]
         axis.plot(steps, 100 * smooth, "--", color=colour, linewidth=1)
         axis.plot(test_steps, 100 * test_errors, "-", color=colour, linewidth=2.2, label=label)
