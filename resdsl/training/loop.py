@@ -29,7 +29,7 @@ from resdsl.errors import ResdslError
 from resdsl.training import checkpoint
 from resdsl.training.data import batches_per_epoch, epoch_loader, open_source
 from resdsl.training.evaluate import evaluate
-from resdsl.training.metrics import METRICS, TENSORBOARD, MetricsLog, SpeedMeter
+from resdsl.training.metrics import METRICS, TENSORBOARD, MetricsLog, SpeedMeter, Window
 from resdsl.training.process import Interrupt, Process
 from resdsl.training.progress import Progress
 from resdsl.training.recipe import Recipe
@@ -110,7 +110,7 @@ class Run:
         self.train_step = TrainStep(self._forward(), self.optimizer, self.schedule,
                                     process.device, config.amp, config.channels_last)
         self.speed = SpeedMeter()
-        self.window: list[torch.Tensor] = []  # per step: summed loss, wrong answers, images
+        self.pending: list[torch.Tensor] = []  # per step: summed loss, wrong answers, images
         self.rates: list[float] = []  # per step: its learning rate
 
     def _forward(self):
@@ -159,7 +159,7 @@ class Run:
                                      process.rank, process.world, first, config.workers,
                                      pin_memory=process.device.type == "cuda"):
                 self.rates.append(self.schedule.get_last_lr()[0])
-                self.window.append(self.train_step(x, y))
+                self.pending.append(self.train_step(x, y))
                 self.step += 1
                 if self.step % config.log_every == 0 or self.step == self.recipe.steps:
                     if self._sync(interrupt.requested):
@@ -171,18 +171,17 @@ class Run:
     def _sync(self, interrupted: bool) -> bool:
         """Record the window, then evaluate and checkpoint when due; True to stop."""
         config, step = self.config, self.step
-        rows = self.process.sum(torch.stack(self.window)).tolist()
+        window = Window(step - len(self.pending) + 1,
+                        self.process.sum(torch.stack(self.pending)).tolist(), self.rates)
         stop = self.process.any(interrupted)
-        self.speed.tick(self.recipe.batch * len(rows))
-        images = sum(r[2] for r in rows)
-        loss, error = sum(r[0] for r in rows) / images, sum(r[1] for r in rows) / images
+        self.speed.tick(self.recipe.batch * len(window.rows))
         if self.log:
-            self.log.train(step - len(rows) + 1, rows, self.rates, self.speed.window)
-        self.progress.update(step, (step - 1) // self.per_epoch + 1, loss, error, self.rates[-1],
-                             self.speed.window,
+            self.log.train(window, self.speed.window)
+        self.progress.update(step, (step - 1) // self.per_epoch + 1, window.loss, window.error,
+                             window.rates[-1], self.speed.window,
                              self.speed.eta((self.recipe.steps - step) * self.recipe.batch))
-        self.schedule.observe(error)
-        self.window, self.rates = [], []
+        self.schedule.observe(window.error)
+        self.pending, self.rates = [], []
         if step % config.eval_every == 0 and step < self.recipe.steps:
             self._test()
         if stop or step % config.checkpoint_every == 0 or step == self.recipe.steps:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from resdsl.errors import ResdslError
@@ -14,6 +15,28 @@ from resdsl.output import write_atomic
 
 METRICS = "metrics.jsonl"
 TENSORBOARD = "tensorboard"
+
+
+@dataclass
+class Window:
+    """The steps since the last sync: for each, (summed loss, wrong answers, images) over
+    all ranks, and the learning rate it ran at."""
+
+    first_step: int
+    rows: list[tuple[float, float, float]]
+    rates: list[float]
+
+    @property
+    def images(self) -> float:
+        return sum(row[2] for row in self.rows)
+
+    @property
+    def loss(self) -> float:
+        return sum(row[0] for row in self.rows) / self.images
+
+    @property
+    def error(self) -> float:
+        return sum(row[1] for row in self.rows) / self.images
 
 
 class SpeedMeter:
@@ -65,24 +88,19 @@ class MetricsLog:
         self.handle = self.path.open("a")
         self.board = _summary_writer(out / TENSORBOARD, resume_step) if tensorboard else None
 
-    def train(self, first_step: int, rows: list[tuple[float, float, float]],
-              rates: list[float], images_per_second: float | None) -> tuple[float, float]:
-        """One line per step from `first_step` on, each (summed loss, wrong, images) with
-        its learning rate; returns the window's mean loss and error."""
-        for i, ((loss, wrong, count), lr) in enumerate(zip(rows, rates)):
-            self._write(split="train", step=first_step + i, loss=loss / count,
+    def train(self, window: Window, images_per_second: float | None) -> None:
+        """One line per step; for TensorBoard, the window's means at its last step."""
+        for i, ((loss, wrong, count), lr) in enumerate(zip(window.rows, window.rates)):
+            self._write(split="train", step=window.first_step + i, loss=loss / count,
                         error=wrong / count, lr=lr)
-        images = sum(r[2] for r in rows)
-        loss, error = sum(r[0] for r in rows) / images, sum(r[1] for r in rows) / images
         if self.board:
-            step = first_step + len(rows) - 1
-            for name, value in (("train/loss", loss), ("train/error", error),
-                                ("train/lr", rates[-1]),
+            step = window.first_step + len(window.rows) - 1
+            for name, value in (("train/loss", window.loss), ("train/error", window.error),
+                                ("train/lr", window.rates[-1]),
                                 ("train/images_per_second", images_per_second)):
                 if value is not None:
                     self.board.add_scalar(name, value, step)
         self.handle.flush()
-        return loss, error
 
     def test(self, step: int, loss: float, error: float, images: int) -> None:
         self._write(split="test", step=step, loss=loss, error=error, images=images)
