@@ -8,6 +8,7 @@ line and a caret under it, and `resdsl check --json` can hand the same facts to 
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,7 +65,7 @@ CODES = {
     # backends, devices, outputs, training data
     "E701": "an output file cannot be written",
     "E702": "graphviz's `dot` is missing or failed",
-    "E703": "a name the torch backend cannot use",
+    "E703": "a name the torch backend cannot use: a reserved or non-ASCII stage name, or a naming that does not fit the network",
     "E704": "a device that is unknown or unavailable",
     "E705": "a state dict that does not fit the module",
     "E706": "training data that is missing or unreadable",
@@ -79,6 +80,17 @@ CODES = {
     "W103": "a stride larger than its kernel skips input pixels",
     "W104": "a column that halves the map without widening the units, or the reverse",
 }
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def source_lines(text: str) -> list[str]:
+    """The lines of .arch text as every span counts them: only \\n, \\r\\n and \\r end a
+    line (not \\f, \\v, U+2028 and the others that `str.splitlines()` also breaks at), and
+    a byte order mark before the first line is not part of it. The parser reads the text
+    joined back with \\n, so its line and column numbers index these lines."""
+    return _LINE_BREAK.split(text.removeprefix("\ufeff"))
 
 
 @dataclass(frozen=True)
@@ -145,10 +157,12 @@ class Diagnostic:
                 text = Path(span.file).read_text(encoding="utf-8", errors="replace")
             except OSError:
                 return []
-        source_lines = text.splitlines()
-        if span.line > len(source_lines):
+        lines = source_lines(text)
+        if span.line > len(lines):
             return []
-        line = source_lines[span.line - 1].expandtabs(1)
+        # One column, one character: a tab or any other unprintable one (\v, U+2028, an
+        # escape sequence) is shown as a space, so the caret stays under its column.
+        line = "".join(c if c.isprintable() else " " for c in lines[span.line - 1])
         start = max(span.column, 1)
         if len(line) > 120:  # a very long line: show the part around the caret
             offset = max(0, start - 60)

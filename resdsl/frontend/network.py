@@ -13,6 +13,7 @@ from resdsl.frontend.config import Config, check_overrides, parameter_values, re
 from resdsl.frontend.evaluate import Number
 from resdsl.frontend.layers import Block, Layer, group_terms
 from resdsl.frontend.lint import unused_definitions
+from resdsl.frontend.names import check_stage_name
 from resdsl.frontend.resolve import NetworkSpec
 from resdsl.ir.registry import op
 
@@ -46,6 +47,8 @@ def network(spec: NetworkSpec, overrides: Mapping[str, object] | None = None) ->
         raise ResdslError("the network has no stages", spec.span,
                           hint="add a stage line such as `conv1 112x112 : 7x7, 64, /2`",
                           code="E402")
+    for stage in spec.stages:
+        check_stage_name(stage.name, stage.span)
     stages = tuple(Stage(s.name, s.size, s.span, s.size_span or s.span,
                          tuple(group_terms(s.terms, env, spec.blocks, block=None)))
                    for s in spec.stages)

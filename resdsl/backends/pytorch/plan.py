@@ -9,12 +9,12 @@ stride share a class, as torchvision's `BasicBlock` and `Bottleneck` do.
 
 from __future__ import annotations
 
-import keyword
 from dataclasses import dataclass, field
 
 import networkx as nx
 
 from resdsl.errors import ResdslError, Span
+from resdsl.frontend.names import RESERVED, check_stage_name
 from resdsl.ir.graph import branch, ordered_inputs, unit_convs, unit_nodes, unit_shortcut
 from resdsl.ir.registry import op
 from resdsl.ir.shapes import Shape, numel
@@ -109,25 +109,35 @@ def make_plan(graph: nx.DiGraph, naming: str = "arch") -> Plan:
     shortcut_kinds = {k: tuple(sorted({i.shortcut for i in items
                                        if isinstance(i, Unit) and i.kind == k})) for k in kinds}
     out_shape = graph.nodes[output]["shape"]
+    unit_classes = _unit_class_names(kinds)
     return Plan(
-        network=graph.graph["name"], class_name=class_name(graph), file=graph.graph["file"],
+        network=graph.graph["name"], class_name=class_name(graph, set(unit_classes.values())),
+        file=graph.graph["file"],
         input_shape=graph.nodes["input"]["shape"], output_shape=out_shape,
         params=sum(p for _, p in graph.nodes(data="params")),
         macs=sum(m for _, m in graph.nodes(data="macs")), items=items,
-        unit_classes=_unit_class_names(kinds), shortcut_kinds=shortcut_kinds,
+        unit_classes=unit_classes, shortcut_kinds=shortcut_kinds,
         shortcut_member=shortcut_member, projection_members=projection_members,
         inference=bool(graph.graph.get("folded_bn")), folded=folded,
         softmax_left_to_loss=softmax_dropped)
 
 
-def class_name(graph: nx.DiGraph) -> str:
+# Every name the generated file defines or imports at module level, besides its classes
+# (tests/test_names.py reads generated files to keep this whole).
+MODULE_NAMES = frozenset({"torch", "nn", "F", "OrderedDict", "ZeroPadShortcut",
+                          "fold_batchnorm", "FOLDED_BN", "BN_EPS"})
+
+
+def class_name(graph: nx.DiGraph, taken: set[str] = frozenset()) -> str:
     """`cifar-resnet[n=18]` → `CifarResnetN18`: letters and digits only, so a name from
-    the .arch file can never become code."""
+    the .arch file can never become code; `Net` is appended where that name is one the
+    file already uses (a network called `bottleneck` or `f`)."""
     words = "".join(c if c.isascii() and c.isalnum() else " " for c in graph.graph["name"])
     name = "".join(w[:1].upper() + w[1:] for w in words.split()) or "Network"
     if name[0].isdigit():
         name = "Net" + name
-    return name + ("Folded" if graph.graph.get("folded_bn") else "")
+    name += "Folded" if graph.graph.get("folded_bn") else ""
+    return name + "Net" if name in MODULE_NAMES | taken else name
 
 
 # --- the top-level sequence ---------------------------------------------------------------
@@ -162,13 +172,11 @@ def _arch_paths(graph: nx.DiGraph, sequence) -> dict[str, tuple[str, ...]]:
 
 
 def _check_attribute_name(stage: str, span: Span | None) -> None:
+    """The front end's rule, against the members of the installed torch's nn.Module too."""
     import torch.nn
 
-    if keyword.iskeyword(stage) or hasattr(torch.nn.Module, stage) or stage.startswith("_"):
-        raise ResdslError(f"the stage name '{stage}' cannot name a module attribute in "
-                          "PyTorch (it is a Python keyword, private, or an nn.Module member)",
-                          span, hint=f"rename the stage, for example to '{stage.strip('_')}_x'",
-                          code="E703")
+    members = {name for name in dir(torch.nn.Module()) if not name.startswith("_")}
+    check_stage_name(stage, span, RESERVED | members)
 
 
 TORCHVISION_STEM = {"conv": "conv1", "bn": "bn1", "relu": "relu", "maxpool": "maxpool"}
