@@ -41,7 +41,7 @@ def find_arch(name: str) -> str:
     """A file path as given when it exists; else the bundled network of that name
     (`resnet152` or `resnet152.arch`); else an E101 that lists the near names."""
     if _is_file(name) or "/" in name or "\\" in name:
-        return name  # reading it says what is wrong, if anything
+        return name  # reading it says what is wrong, if anything (a FIFO, a device)
     archs = bundled_archs()
     stem = name[:-len(".arch")] if name.endswith(".arch") else name
     if stem in archs:
@@ -54,7 +54,10 @@ def find_arch(name: str) -> str:
 
 
 def _is_file(name: str) -> bool:
+    """Whether `name` is a file of any kind, a FIFO or a device too (reading one refuses
+    it), but not a folder: a folder `resnet50/` of outputs must not hide the network."""
     try:
-        return Path(name).is_file()
+        path = Path(name)
+        return path.exists() and not path.is_dir()
     except (OSError, ValueError):  # a NUL byte, a name too long
         return False

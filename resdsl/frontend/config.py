@@ -7,6 +7,7 @@ the text (or the `--set` that gave the value) is still known.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -148,6 +149,11 @@ def parameter_values(spec: NetworkSpec, overrides: Mapping[str, object],
     return env
 
 
+# A --set number as a file would write it, or with an exponent (1e-3); ASCII only, where
+# float() also takes '٣', '1_0' and 'nan'.
+_DECIMAL = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
+
+
 def _number(name: str, value: object) -> Number:
     what = f"--set {name}={value}"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -155,8 +161,6 @@ def _number(name: str, value: object) -> Number:
     text = str(value)
     if _digits(text):
         return whole_number(text, None, what)
-    try:
+    if _DECIMAL.fullmatch(text):
         return check_number(float(text), None, what)
-    except ValueError:
-        pass
     raise ResdslError(f"--set {name}={text}: a parameter's value is a number", code="E306")

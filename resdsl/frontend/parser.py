@@ -10,7 +10,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 from lark.lexer import PatternStr
 
 from resdsl import bundled, safety
-from resdsl.errors import ResdslError, Span, did_you_mean
+from resdsl.errors import ResdslError, Span, did_you_mean, source_lines
 from resdsl.frontend import ast
 from resdsl.frontend.postlex import BracketLayoutAndLimits, LexLimit, Unclosed
 
@@ -42,6 +42,7 @@ def _lark() -> Lark:
 
 def parse(text: str, path: str) -> ast.ArchFile:
     """Parse one file's text. `path` is only used to label spans."""
+    text = "\n".join(source_lines(text))  # Lark counts lines at \n alone, as spans do
     try:
         tree = _lark().parse(text)
     except Unclosed as unclosed:

@@ -8,11 +8,12 @@ place (new stages are appended). So plain-34 is ResNet-34 plus `shortcut none`.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from resdsl import safety
-from resdsl.errors import ResdslError, Span
+from resdsl.errors import ResdslError, Span, source_lines
 from resdsl.frontend import ast
 from resdsl.frontend.parser import parse
 
@@ -29,12 +30,24 @@ class NetworkSpec:
     stages: list[ast.Stage] = field(default_factory=list)
 
 
+# What a path is when it is no regular file. Opening a FIFO waits for a writer, and a
+# device may never end, so neither is ever opened.
+_NOT_REGULAR = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"),
+                (stat.S_ISSOCK, "a socket"))
+
+
 def read_source(path: str) -> str:
     """A file's text, or a ResdslError that says why it cannot be had."""
     limit = safety.current().file_size
     try:
-        with open(path, "rb") as handle:  # read at most one byte past the limit: a
-            data = handle.read(limit + 1)  # device or pipe may never end
+        mode = os.stat(path).st_mode  # of the file a symlink leads to
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in _NOT_REGULAR if test(mode)), "a special file")
+            raise ResdslError(f"cannot read file: it is {kind}, not a regular file",
+                              Span(path, 0, 0), code="E101")
+        with open(path, "rb") as handle:  # read at most one byte past the limit, whatever
+            data = handle.read(limit + 1)  # size the file claims (one in /proc claims 0)
             size = os.fstat(handle.fileno()).st_size
     except (OSError, ValueError) as error:  # ValueError: a path with a NUL byte
         raise ResdslError(f"cannot read file: {getattr(error, 'strerror', None) or error}",
@@ -47,11 +60,10 @@ def read_source(path: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
-        before = data[: error.start]
-        line = before.count(b"\n") + 1
-        column = len(before) - (before.rfind(b"\n") + 1) + 1
+        lines = source_lines(data[: error.start].decode("utf-8"))
         raise ResdslError(f"the file is not UTF-8 text (byte 0x{data[error.start]:02x})",
-                          Span(path, line, column), hint="save the file as UTF-8",
+                          Span(path, len(lines), len(lines[-1]) + 1),
+                          hint="save the file as UTF-8",
                           code="E102") from None
 
 
