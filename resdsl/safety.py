@@ -38,7 +38,7 @@ DESCRIPTIONS = {
     "nesting": "brackets and parentheses open at once",
     "expression": "operators (+ - *) in one expression",
     "number": "the largest number a file writes or computes",
-    "layers": "conv and fc layers once blocks are expanded",
+    "layers": "layers of any kind (conv, fc, pooling, ReLU, ...) once blocks are expanded",
     "extends": "files in one `extends` chain",
     "figure_boxes": "boxes in one figure",
     "memory": "bytes a torch module may need; by default the device's free memory",

@@ -55,14 +55,23 @@ def test_a_billion_repeats_is_refused_before_expansion(cli, write_arch):
     assert_limit(err, "E605", "layers")
 
 
+def test_layers_without_weights_count_towards_the_limit(cli, write_arch):
+    relus = write_arch("network relus\ninput 3x8x8\nshortcut none\nconv1 : 3x3, 4"
+                       + ", relu" * 20_000 + "\nhead : avgpool, fc 10\n")
+    err = error_of(cli, "check", relus)
+    assert "expands into 20,003 layers" in err
+    assert_limit(err, "E605", "layers")
+
+
 def test_the_layers_limit_can_be_lowered_and_raised(cli):
     resnet152 = ARCHS / "resnet152.arch"
     assert_limit(error_of(cli, "flops", resnet152, "--limit", "layers=100"), "E605", "layers")
-    deep = ["--set", "n=3334"]  # 6n + 2 = 20,006 layers: just over the default of 20,000
+    # 6n + 2 weighted layers, the head's pooling and softmax: 20,008, just over 20,000
+    deep = ["--set", "n=3334"]
     err = error_of(cli, "flops", ARCHS / "cifar-resnet.arch", *deep)
-    assert "expands into 20,006 layers" in err
+    assert "expands into 20,008 layers" in err
     assert_limit(err, "E605", "layers")
-    code, out, _ = cli("flops", ARCHS / "cifar-resnet.arch", *deep, "--limit", "layers=20006")
+    code, out, _ = cli("flops", ARCHS / "cifar-resnet.arch", *deep, "--limit", "layers=20008")
     assert code == 0 and "cifar-resnet[n=3334]" in out
     with resdsl.limits(layers=100), pytest.raises(resdsl.ResdslError) as error:
         resdsl.count(resnet152)

@@ -37,12 +37,13 @@ def format_table(summaries: list[NetworkSummary], metric: str = "macs") -> str:
         header1 += [net.network, ""] + ([""] if not shared_size else [])
         header2 += (["output"] if not shared_size else []) + [f"params({p_unit})", f"{unit}{label}"]
     rows = [header1, header2]
+    by_name = [{s.name: s for s in net.stages} for net in summaries]
     for name in names:
         row = [name]
         if shared_size:
             row.append(next(s[name] for s in sizes if name in s))
-        for net, net_sizes in zip(summaries, sizes):
-            stage = next((s for s in net.stages if s.name == name), None)
+        for net_stages, net_sizes in zip(by_name, sizes):
+            stage = net_stages.get(name)
             if not shared_size:
                 row.append(net_sizes.get(name, "-"))
             row += ([f"{stage.params / p_divisor:.2f}", f"{work(stage, metric) / divisor:.2f}"]
@@ -86,11 +87,16 @@ def format_html(net: NetworkSummary) -> str:
 def _stage_names(summaries: list[NetworkSummary]) -> list[str]:
     """Every network's stages, each new one placed after the stage it follows in its net."""
     names: list[str] = []
+    seen: set[str] = set()
     for net in summaries:
         previous = None
         for stage in net.stages:
-            if stage.name not in names:
-                names.insert(names.index(previous) + 1 if previous else 0, stage.name)
+            if stage.name not in seen:
+                seen.add(stage.name)
+                if previous is not None and names[-1] == previous:  # linear for one net
+                    names.append(stage.name)
+                else:
+                    names.insert(names.index(previous) + 1 if previous else 0, stage.name)
             previous = stage.name
     return names
 

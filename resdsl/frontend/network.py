@@ -15,7 +15,6 @@ from resdsl.frontend.layers import Block, Layer, group_terms
 from resdsl.frontend.lint import unused_definitions
 from resdsl.frontend.names import check_stage_name
 from resdsl.frontend.resolve import NetworkSpec
-from resdsl.ir.registry import op
 
 
 @dataclass(frozen=True)
@@ -81,14 +80,13 @@ def _require_shortcut_option(layers, config: Config) -> None:
 
 def _within_layer_limit(layers) -> None:
     """Refuse, before any node exists, a network that would expand into more layers than
-    the `layers` limit (a repeat of 10^9 would otherwise fill memory with graph nodes)."""
-    def weighted(layer) -> int:
-        if isinstance(layer, Block):
-            return layer.repeat * len(layer.body)
-        return int(op(layer.op).weighted)
+    the `layers` limit (a repeat of 10^9 would otherwise fill memory with graph nodes).
+    Every layer counts, with weights or without: each becomes a node."""
+    def expanded(layer) -> int:
+        return layer.repeat * len(layer.body) if isinstance(layer, Block) else 1
 
-    total = sum(weighted(layer) for layer in layers)
+    total = sum(expanded(layer) for layer in layers)
     if total > safety.current().layers:
-        largest = max(layers, key=weighted)
+        largest = max(layers, key=expanded)
         raise safety.exceeded("layers", f"the network expands into {total:,} layers",
                               largest.span, hint="the largest repeat is here", code="E605")
