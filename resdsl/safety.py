@@ -71,16 +71,28 @@ def parse(name: str, value) -> int:
                           hint=f"limits: {', '.join(DESCRIPTIONS)}")
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?(?:e\d+)?)\s*([KMGT]i?B|B)?\s*", str(value), re.I)
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?(?:e[0-9]+)?)\s*([KMGT]i?B|B)?\s*",
+                         str(value), re.I | re.ASCII)
     if match and (match.group(2) is None or name in _BYTES):
         unit = (match.group(2) or "B").upper()
         scale = 1 if unit == "B" else (1024 if "I" in unit else 1000) ** ("KMGT".index(unit[0]) + 1)
         number = float(match.group(1)) * scale
         if number >= 1 and number.is_integer() and number < 1e30:
-            return int(number)
+            return _within_machine(name, int(number))
     example = "64GiB" if name in _BYTES else "1000000"
     raise ResdslError(f"bad value {value!r} for limit '{name}'", code="E609",
                       hint=f"a positive whole number such as {name}={example}")
+
+
+def _within_machine(name: str, value: int) -> int:
+    """A .arch file is read whole into memory: a `file_size` past the memory this machine
+    has available cannot be honoured, and is refused rather than failing later."""
+    available = machine_memory() if name == "file_size" else None
+    if available is not None and value > available:
+        raise ResdslError(f"--limit file_size={format_bytes(value)} is more than this machine "
+                          f"can read into memory ({format_bytes(available)} available)",
+                          code="E609", hint="a file is read whole; choose a smaller limit")
+    return value
 
 
 def exceeded(name: str, what: str, span: Span | None, *, hint: str = "", code: str,

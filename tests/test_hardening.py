@@ -357,3 +357,30 @@ def test_the_limit_table_lives_in_resdsl_limits_alone(cli):
     for command in ("flops", "check", "compile", "render", "train"):
         _, help_text, _ = cli(command, "--help")
         assert "resdsl limits" in help_text and "  figure_boxes " not in help_text
+
+
+@pytest.mark.parametrize("value", ["30GiB", "100GiB", "1TB", "1e19"])
+def test_a_file_size_limit_past_this_machines_memory_is_refused(cli, value):
+    code, _, err = cli("flops", ARCHS / "resnet18.arch", "--limit", f"file_size={value}")
+    assert code == 1 and "error[E609]: --limit file_size=" in err, err
+    assert "more than this machine can read into memory" in err and "Traceback" not in err
+
+
+def test_a_raised_file_size_limit_allocates_only_what_the_file_holds(cli):
+    code, out, err = cli("flops", ARCHS / "resnet18.arch", "--limit", "file_size=2GiB")
+    assert code == 0 and "11,689,512 params" in out, err
+
+
+@pytest.mark.parametrize("value", ["١٠٠", "１００", "३"])
+def test_limit_values_take_ascii_digits_only(cli, value):
+    code, _, err = cli("flops", ARCHS / "resnet18.arch", "--limit", f"layers={value}")
+    assert code == 1 and f"error[E609]: bad value '{value}' for limit 'layers'" in err
+
+
+def test_an_extends_chain_of_1100_files_within_a_raised_limit(cli, tmp_path):
+    (tmp_path / "f0.arch").write_text(HEADER + "c : 3x3, 4\nhead : avgpool, fc 10\n")
+    for i in range(1, 1100):
+        (tmp_path / f"f{i}.arch").write_text(f'extends "f{i - 1}.arch"\n')
+    code, out, err = cli("check", tmp_path / "f1099.arch", "--limit", "extends=2000")
+    assert code == 0 and out.rstrip().splitlines()[-1].startswith("ok: "), err
+    assert_limit(error_of(cli, "check", tmp_path / "f1099.arch"), "E606", "extends")

@@ -127,3 +127,12 @@ def test_set_numbers_as_a_file_writes_them(cli):
     for value in ["3", "+3", "3.0", "3e0"]:
         code, _, err = cli("check", ARCHS / "cifar-resnet.arch", "--set", f"n={value}")
         assert code == 0, (value, err)
+
+
+@pytest.mark.parametrize("option, value", [
+    ("--steps", "١٠"), ("--batch", "１６"), ("--lr", "٠.١"), ("--lr", "nan"),
+    ("--milestones", "३,४"), ("--workers", "٢"), ("--seed", "１")])
+def test_command_line_numbers_take_ascii_digits_only(cli, tmp_path, option, value):
+    code, _, err = cli("train", ARCHS / "cifar-resnet.arch", "--data", "synthetic",
+                       "--out", tmp_path, option, value)
+    assert code == 2 and f"argument {option}: expected" in err and value in err

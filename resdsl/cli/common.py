@@ -49,11 +49,24 @@ def override(text: str) -> tuple[str, str]:
     return key.strip(), value.strip()
 
 
+def whole(text: str) -> int:
+    """A whole number of ASCII digits, 0 or more (int() would also take ٣ and １)."""
+    if not (text.strip().isascii() and text.strip().isdigit()):
+        raise argparse.ArgumentTypeError(f"expected a whole number such as 4, not {text!r}")
+    return int(text)
+
+
 def positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
+    value = whole(text) if text.strip().isascii() and text.strip().isdigit() else 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive whole number, not {text!r}")
     return value
+
+
+def real(text: str) -> float:
+    """A number written in ASCII decimal (float() would also take ٣, １, nan and inf)."""
+    from resdsl.frontend.config import DECIMAL
+
+    if DECIMAL.fullmatch(text.strip()) is None:
+        raise argparse.ArgumentTypeError(f"expected a number such as 0.1, not {text!r}")
+    return float(text)

@@ -6,15 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from resdsl.cli.common import EXIT_INTERRUPTED, Command, build, positive
+from resdsl.cli.common import EXIT_INTERRUPTED, Command, build, positive, real, whole
 
 
 def _steps(text: str) -> tuple[int, ...]:
-    try:
-        steps = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if not all(part.isascii() and part.isdigit() for part in parts):
         raise argparse.ArgumentTypeError(f"expected steps such as 32000,48000, not {text!r}")
-    return steps
+    return tuple(int(part) for part in parts)
 
 
 def _arguments(train) -> None:
@@ -30,12 +29,12 @@ def _arguments(train) -> None:
     recipe = train.add_argument_group("the recipe (defaults as in the paper)")
     recipe.add_argument("--steps", type=positive, help="training steps (64000 on CIFAR)")
     recipe.add_argument("--batch", type=positive, help="global batch (128 CIFAR, 256 ImageNet)")
-    recipe.add_argument("--lr", type=float, help="learning rate (0.1)")
+    recipe.add_argument("--lr", type=real, help="learning rate (0.1)")
     recipe.add_argument("--milestones", type=_steps, metavar="S1,S2",
                         help="steps at which the rate is divided by 10 (32000,48000 on CIFAR)")
-    recipe.add_argument("--momentum", type=float)
-    recipe.add_argument("--weight-decay", type=float)
-    recipe.add_argument("--warmup-lr", type=float, metavar="LR",
+    recipe.add_argument("--momentum", type=real)
+    recipe.add_argument("--weight-decay", type=real)
+    recipe.add_argument("--warmup-lr", type=real, metavar="LR",
                         help="warm up at LR until the training error is under 80%% "
                              "(default 0.01 for CIFAR nets of 110+ layers, else none)")
     recipe.add_argument("--no-warmup", action="store_true")
@@ -46,9 +45,9 @@ def _arguments(train) -> None:
     run.add_argument("--amp", choices=("bf16", "fp16"), help="autocast to this dtype")
     run.add_argument("--channels-last", action="store_true")
     run.add_argument("--compile", action="store_true", help="torch.compile the model")
-    run.add_argument("--workers", type=int, default=None,
+    run.add_argument("--workers", type=whole, default=None,
                      help="data loader processes (0 for in-memory data, 4 for images)")
-    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--seed", type=whole, default=0)
     run.add_argument("--log-every", type=positive, default=20, metavar="N",
                      help="sync, log and check for Ctrl-C every N steps (20)")
     run.add_argument("--eval-every", type=positive, default=2000, metavar="N")

@@ -151,7 +151,7 @@ def parameter_values(spec: NetworkSpec, overrides: Mapping[str, object],
 
 # A --set number as a file would write it, or with an exponent (1e-3); ASCII only, where
 # float() also takes '٣', '1_0' and 'nan'.
-_DECIMAL = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
+DECIMAL = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
 
 
 def _number(name: str, value: object) -> Number:
@@ -161,6 +161,6 @@ def _number(name: str, value: object) -> Number:
     text = str(value)
     if _digits(text):
         return whole_number(text, None, what)
-    if _DECIMAL.fullmatch(text):
+    if DECIMAL.fullmatch(text):
         return check_number(float(text), None, what)
     raise ResdslError(f"--set {name}={text}: a parameter's value is a number", code="E306")

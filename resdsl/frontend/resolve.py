@@ -37,6 +37,9 @@ _NOT_REGULAR = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pi
                 (stat.S_ISSOCK, "a socket"))
 
 
+CHUNK = 1 << 20
+
+
 def read_source(path: str) -> str:
     """A file's text, or a ResdslError that says why it cannot be had."""
     limit = safety.current().file_size
@@ -46,8 +49,8 @@ def read_source(path: str) -> str:
             kind = next((name for test, name in _NOT_REGULAR if test(mode)), "a special file")
             raise ResdslError(f"cannot read file: it is {kind}, not a regular file",
                               Span(path, 0, 0), code="E101")
-        with open(path, "rb") as handle:  # read at most one byte past the limit, whatever
-            data = handle.read(limit + 1)  # size the file claims (one in /proc claims 0)
+        with open(path, "rb") as handle:  # at most one byte past the limit, whatever
+            data = _read_at_most(handle, limit + 1)  # size the file claims (/proc: 0)
             size = os.fstat(handle.fileno()).st_size
     except (OSError, ValueError) as error:  # ValueError: a path with a NUL byte
         raise ResdslError(f"cannot read file: {getattr(error, 'strerror', None) or error}",
@@ -67,9 +70,48 @@ def read_source(path: str) -> str:
                           code="E102") from None
 
 
+def _read_at_most(handle, count: int) -> bytes:
+    """Up to `count` bytes, a chunk at a time: a raised `file_size` limit allocates
+    nothing that the file does not fill."""
+    chunks = []
+    while count > 0 and (chunk := handle.read(min(count, CHUNK))):
+        chunks.append(chunk)
+        count -= len(chunk)
+    return b"".join(chunks)
+
+
 def load_spec(path: str) -> NetworkSpec:
-    """Parse `path` and the files it extends into one spec."""
-    return _load(str(path), chain=())
+    """Parse `path` and the files it extends into one spec: the chain is read from the
+    file up to its root, then merged from the root down (a loop, not a recursion, so a
+    chain as long as the `extends` limit allows cannot exhaust Python's stack)."""
+    path = str(path)
+    chain = [(path, _parse_one(path))]  # (path, parsed file), from `path` up to the root
+    seen = {_resolved(path)}
+    while (parent_decl := _parent(chain[-1][1])) is not None:
+        child = chain[-1][0]
+        parent_path = str(Path(child).parent / parent_decl.path)
+        if _resolved(parent_path) in seen:
+            raise ResdslError(f"'{parent_decl.path}' extends this file again: a cycle",
+                              parent_decl.span, code="E207",
+                              hint="a file may not extend itself, directly or not")
+        if len(chain) >= safety.current().extends:
+            raise safety.exceeded("extends", f"more than {len(chain)} files extend one "
+                                  "another", parent_decl.span, code="E606")
+        try:
+            chain.append((parent_path, _parse_one(parent_path)))
+        except ResdslError as error:
+            if error.span and error.span.line == 0 and error.span.file == parent_path:
+                raise ResdslError(f"cannot extend '{parent_decl.path}': {error.message}",
+                                  parent_decl.span, code=error.code) from None
+            raise
+        seen.add(_resolved(parent_path))
+    spec = NetworkSpec(path=chain[-1][0], name=Path(chain[-1][0]).stem)
+    for file_path, arch in reversed(chain):
+        spec.path, spec.name = file_path, Path(file_path).stem
+        spec.span = next((s.span for s in arch.statements if isinstance(s, ast.NetworkDecl)),
+                         Span(file_path, 1, 1))
+        _merge(spec, arch)
+    return spec
 
 
 def _resolved(path: str) -> str:
@@ -81,37 +123,16 @@ def _resolved(path: str) -> str:
         return os.path.abspath(path)
 
 
-def _load(path: str, chain: tuple[str, ...]) -> NetworkSpec:
-    key = _resolved(path)
-    arch = parse(read_source(path), path)
+def _parse_one(path: str) -> ast.ArchFile:
+    return parse(read_source(path), path)
+
+
+def _parent(arch: ast.ArchFile) -> ast.Extends | None:
+    """The file's `extends` statement; a file may have one at most."""
     parents = [s for s in arch.statements if isinstance(s, ast.Extends)]
     if len(parents) > 1:
         raise ResdslError("a file may extend only one other file", parents[1].span, code="E208")
-    parent_decl = parents[0] if parents else None
-    if parent_decl is None:
-        spec = NetworkSpec(path=path, name=Path(path).stem)
-    else:
-        parent_path = str(Path(path).parent / parent_decl.path)
-        if _resolved(parent_path) in chain + (key,):
-            raise ResdslError(f"'{parent_decl.path}' extends this file again: a cycle",
-                              parent_decl.span, code="E207",
-                              hint="a file may not extend itself, directly or not")
-        if len(chain) + 1 >= safety.current().extends:
-            raise safety.exceeded("extends", f"more than {len(chain) + 1} files extend one "
-                                  "another", parent_decl.span, code="E606")
-        try:
-            spec = _load(parent_path, chain + (key,))
-        except ResdslError as error:
-            if error.span and error.span.line == 0 and error.span.file == parent_path:
-                raise ResdslError(f"cannot extend '{parent_decl.path}': {error.message}",
-                                  parent_decl.span, code=error.code) from None
-            raise
-        spec.path = path
-        spec.name = Path(path).stem
-    spec.span = next((s.span for s in arch.statements if isinstance(s, ast.NetworkDecl)),
-                     Span(path, 1, 1))
-    _merge(spec, arch)
-    return spec
+    return parents[0] if parents else None
 
 
 def _merge(spec: NetworkSpec, arch: ast.ArchFile) -> None:
