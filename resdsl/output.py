@@ -17,19 +17,26 @@ def write_atomic(path: str | Path, data: str | bytes) -> None:
     A new or regular file is replaced by renaming a temporary file over it, so a failure
     leaves the old file as it was and a reader never sees half a file; it keeps the old
     file's permission bits. A symlink is followed and its target replaced (or created). A
-    character device or FIFO (/dev/null, /dev/stdout, a pipe) is written to directly. A
-    read-only file, a directory or any other kind of file is refused."""
+    character device or FIFO (/dev/null, a pipe), and whatever a path under /dev or /proc
+    stands for (/dev/stdout redirected to a file), is appended to directly. A read-only
+    file, a directory or any other kind of file is refused."""
     payload = data.encode("utf-8") if isinstance(data, str) else data
     try:
         mode = _writable_mode(path)
-        if mode is None or stat.S_ISREG(mode):
+        if (mode is None or stat.S_ISREG(mode)) and not _names_a_descriptor(path):
             _replace(Path(os.path.realpath(path)), payload, mode)
-        else:  # a device or FIFO must not be renamed over
-            with open(os.open(path, os.O_WRONLY), "wb") as handle:
+        else:  # a device, FIFO or open descriptor must not be renamed over
+            with open(os.open(path, os.O_WRONLY | os.O_APPEND), "wb") as handle:
                 handle.write(payload)
     except OSError as error:
         raise ResdslError(f"cannot write {path}: {error.strerror}", Span(str(path), 0, 0),
                           code="E701") from None
+
+
+def _names_a_descriptor(path: str | Path) -> bool:
+    """/dev/stdout, /dev/fd/N, /proc/self/fd/N: a file some process holds open, which
+    `> file` or `>> file` set up; replacing it would cut the writer off or lose the log."""
+    return os.path.abspath(path).startswith(("/dev/", "/proc/"))
 
 
 def _writable_mode(path: str | Path) -> int | None:

@@ -51,6 +51,17 @@ def test_dev_stdout_reaches_the_pipe(table):
     assert os.path.islink("/dev/stdout")
 
 
+@pytest.mark.parametrize("redirect", ["wb", "ab"], ids=[">", ">>"])
+def test_dev_stdout_redirected_to_a_file_writes_that_file(tmp_path, table, redirect):
+    log = tmp_path / "log.txt"
+    log.write_text("kept\n")
+    with open(log, redirect) as stdout:
+        subprocess.run([sys.executable, "-m", "resdsl", "flops", str(RESNET18), "-o",
+                        "/dev/stdout"], stdout=stdout, stderr=subprocess.DEVNULL, check=True)
+    assert log.read_text() == ("kept\n" if redirect == "ab" else "") + table
+    assert not log.is_symlink() and os.path.islink("/dev/stdout")
+
+
 def test_a_fifo_is_written_to_not_replaced(tmp_path):
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
