@@ -6,13 +6,17 @@ cases, each reproducible by its seed.
   the compiled source against `resdsl.load`, and a real `dot` render;
 - mutation: a shipped network corrupted one to three times (`tests/fuzzing.mutate`)
   gets a result or a `ResdslError` with a code and a location, never another exception;
-- bytes: random bytes, the same.
+- bytes: random bytes, the same;
+- hostile: a case from `tests/fuzzing.HOSTILE`: names that reach generated code
+  (compiled, imported and run), special output paths (devices, FIFOs, symlinks, read-only
+  and executable files), raised limits, long files, non-regular files, Unicode line
+  breaks and digits; each with its own invariant.
 
 A case that raises anything else, or runs past 60 s, is a crash; its kind and seed are
 printed. `--write` puts the summary into the README's reliability section.
 
-    python3 benchmarks/fuzz_campaign.py                       # 5,000 + 100,000 + 20,000 cases
-    python3 benchmarks/fuzz_campaign.py --mutation 1000 --valid 50 --bytes 100   # a quick look
+    python3 benchmarks/fuzz_campaign.py             # 5,000 + 100,000 + 20,000 + 5,000 cases
+    python3 benchmarks/fuzz_campaign.py --mutation 1000 --valid 50 --bytes 100 --hostile 100
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ from pathlib import Path
 from common import ROOT, write_section
 
 sys.path.insert(0, str(ROOT))
-from tests.fuzzing import check_network, check_outcome, mutate, random_network, write_network  # noqa: E402
+from tests.fuzzing import (check_network, check_outcome, hostile_case, mutate,  # noqa: E402
+                           random_network, write_network)
 
 CASE_SECONDS = 60
 SHIPPED = sorted((ROOT / "archs").glob("*.arch"))
@@ -53,6 +58,8 @@ def run_case(kind: str, seed: int, folder: Path) -> str:
     if kind == "valid":
         check_network(write_network(random_network(rng), folder))
         return "ok"
+    if kind == "hostile":
+        return hostile_case(rng, folder, SHIPPED)
     path = folder / "case.arch"
     if kind == "mutation":
         path.write_bytes(mutate(rng.choice(SHIPPED).read_bytes(), rng))
@@ -99,6 +106,8 @@ def main() -> None:
     parser.add_argument("--valid", type=int, default=5_000, help="random valid networks")
     parser.add_argument("--mutation", type=int, default=100_000, help="corrupted networks")
     parser.add_argument("--bytes", type=int, default=20_000, help="random byte files")
+    parser.add_argument("--hostile", type=int, default=5_000,
+                        help="names, output paths, limits, long, special and Unicode files")
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=multiprocessing.cpu_count())
     parser.add_argument("--write", action="store_true", help="update the README's section")
@@ -107,10 +116,10 @@ def main() -> None:
     chunk = 250
     tasks = [(kind, s, min(s + chunk, args.first_seed + count))
              for kind, count in (("valid", args.valid), ("mutation", args.mutation),
-                                 ("bytes", args.bytes))
+                                 ("bytes", args.bytes), ("hostile", args.hostile))
              for s in range(args.first_seed, args.first_seed + count, chunk)]
     began = time.perf_counter()
-    totals = {kind: Counter() for kind in ("valid", "mutation", "bytes")}
+    totals = {kind: Counter() for kind in ("valid", "mutation", "bytes", "hostile")}
     crashes, slowest = [], {}
     with multiprocessing.Pool(args.jobs, initializer=warm_up) as pool:
         for done, (kind, outcomes, found, slow) in enumerate(
@@ -133,7 +142,8 @@ def main() -> None:
 def _report(args, totals, crashes, slowest, seconds, peak_mb) -> str:
     cases = sum(sum(c.values()) for c in totals.values())
     command = (f"python3 benchmarks/fuzz_campaign.py --valid {args.valid} --mutation "
-               f"{args.mutation} --bytes {args.bytes} --first-seed {args.first_seed} --write")
+               f"{args.mutation} --bytes {args.bytes} --hostile {args.hostile} "
+               f"--first-seed {args.first_seed} --write")
     lines = ["<!-- fuzz_campaign:start -->",
              f"`{command}` on Python {platform.python_version()}, {args.jobs} processes, "
              f"{seconds / 60:.1f} minutes: **{cases:,} cases, {len(crashes)} crashes** (a "
@@ -145,7 +155,7 @@ def _report(args, totals, crashes, slowest, seconds, peak_mb) -> str:
         total = sum(outcomes.values())
         if not total:
             continue
-        built = outcomes["ok"]
+        built = sum(n for outcome, n in outcomes.items() if outcome.endswith("ok"))
         crashed = outcomes["CRASH"]
         took, seed = slowest[kind]
         lines.append(f"| {kind} | {total:,} | {built:,} | {total - built - crashed:,} | "
@@ -153,8 +163,18 @@ def _report(args, totals, crashes, slowest, seconds, peak_mb) -> str:
     errors = Counter()
     for kind in ("mutation", "bytes"):
         errors.update({code: n for code, n in totals[kind].items() if code not in ("ok", "CRASH")})
-    lines += ["", "Error codes among the refused corrupt files: "
-              + ", ".join(f"{code} {n:,}" for code, n in sorted(errors.items())) + "."]
+    if errors:
+        lines += ["", "Error codes among the refused corrupt files: "
+                  + ", ".join(f"{code} {n:,}" for code, n in sorted(errors.items())) + "."]
+    categories = Counter()
+    for outcome, n in totals["hostile"].items():
+        categories[outcome.split(": ")[0]] += n
+    if categories:
+        lines += ["", "Hostile cases by category (outcomes): " + "; ".join(
+            f"{category} {n:,} ("
+            + ", ".join(f"{o.split(': ')[1]} {m:,}" for o, m in sorted(totals["hostile"].items())
+                        if o.startswith(category + ": ")) + ")"
+            for category, n in sorted(categories.items())) + "."]
     for kind, seed, message in crashes[:20]:
         lines.append(f"- CRASH {kind} seed {seed}: `{message}`")
     lines.append("<!-- fuzz_campaign:end -->")

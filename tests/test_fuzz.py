@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import resdsl
 from tests.conftest import ARCHS
-from tests.fuzzing import check_network, check_outcome, mutate, random_network, write_network
+from tests.fuzzing import (HOSTILE, check_network, check_outcome, hostile_case, mutate,
+                           random_network, write_network)
 
 # Derandomized: CI sees the same cases every run; the campaign explores by seed.
 CI = settings(deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
@@ -44,6 +45,22 @@ def test_corrupted_networks_get_a_result_or_a_located_error(sandbox, rng, origin
     mutant = sandbox / "mutant.arch"
     mutant.write_bytes(mutate(original.read_bytes(), rng))
     check_outcome(mutant)
+
+
+@pytest.mark.parametrize("category", HOSTILE)
+def test_hostile_cases_hold_their_invariants(sandbox, category):
+    """Six seeds of each category of hostile input (the campaign runs thousands)."""
+    found = 0
+    for seed in range(200):
+        rng = random.Random(seed)
+        if rng.choice(HOSTILE) != category:
+            continue
+        outcome = hostile_case(random.Random(seed), sandbox, SHIPPED)
+        assert outcome.startswith(f"{category}: ")
+        found += 1
+        if found == 6:
+            break
+    assert found == 6
 
 
 @settings(CI, max_examples=300)
