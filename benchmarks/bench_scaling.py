@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, write_section
+from common import write_section
 
 COMMANDS = (("flops",), ("check",), ("compile", "-o", os.devnull))
 LIMITS = ("--limit", "layers=1000000", "--limit", "file_size=16MiB")
