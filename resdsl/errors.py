@@ -93,6 +93,13 @@ def source_lines(text: str) -> list[str]:
     return _LINE_BREAK.split(text.removeprefix("\ufeff"))
 
 
+def _printable(text: str) -> str:
+    """Text quoted from a file, escaped where it would break the line or drive the
+    terminal (U+2029, \\x85, ESC): a message is one line as printed."""
+    return "".join(c if c.isprintable() or c == "\n" else c.encode("unicode_escape").decode()
+                   for c in text)
+
+
 @dataclass(frozen=True)
 class Span:
     """Where a piece of IR came from: 1-based line and column, end inclusive of the line."""
@@ -127,10 +134,10 @@ class Diagnostic:
     def format(self) -> str:
         """As a compiler prints it: location, severity and code, message, line, caret."""
         where = f"{self.span}: " if self.span else "resdsl: "
-        lines = [f"{where}{self.severity}[{self.code}]: {self.message}"]
+        lines = [f"{where}{self.severity}[{self.code}]: {_printable(self.message)}"]
         lines.extend(self._excerpt())
         if self.hint:
-            lines.append(f"hint: {self.hint}")
+            lines.append(f"hint: {_printable(self.hint)}")
         return "\n".join(lines)
 
     def to_dict(self, file: str | None = None) -> dict:

@@ -399,7 +399,7 @@ def _unicode(rng, folder, shipped):
         code = _located(error)
         if error.span.line >= 1 and error.span.file == str(path):
             shown = source_lines(text)[error.span.line - 1]
-            excerpt = error.format().splitlines()[1]
+            excerpt = error.format().split("\n")[1]
             assert excerpt.strip() == "".join(c if c.isprintable() else " " for c in shown
                                               ).strip(), error.format()
         return code

@@ -59,7 +59,8 @@ def test_module_names_lists_every_name_a_generated_file_defines(arch, options):
 
 @pytest.mark.parametrize("network", sorted(MODULE_NAMES | {"basic-block", "bottleneck",
                                                            "ordered-dict", "zero-pad-shortcut",
-                                                           "f", "plain-block3x3"}))
+                                                           "f", "plain-block3x3", "false",
+                                                           "True", "none"}))
 def test_a_network_named_like_anything_in_the_generated_file_compiles_and_runs(
         write_arch, tmp_path, cli, network):
     bottleneck = network == "bottleneck"  # Bottleneck is then a class of the file

@@ -136,3 +136,13 @@ def test_command_line_numbers_take_ascii_digits_only(cli, tmp_path, option, valu
     code, _, err = cli("train", ARCHS / "cifar-resnet.arch", "--data", "synthetic",
                        "--out", tmp_path, option, value)
     assert code == 2 and f"argument {option}: expected" in err and value in err
+
+
+def test_a_message_quoting_the_file_stays_one_printable_line(cli, tmp_path):
+    path = tmp_path / "child.arch"
+    path.write_text('extends "a\u2029b\x1b[31m\x85.arch"\n', encoding="utf-8")
+    code, _, err = cli("check", path)
+    first = err.split("\n")[0]
+    assert code == 1 and f"{path}:1:1: error[E101]: cannot extend" in first
+    assert "\\u2029" in first and "\\x1b" in first and "\\x85" in first
+    assert not any(c in err for c in "\u2029\x1b\x85")

@@ -9,6 +9,7 @@ stride share a class, as torchvision's `BasicBlock` and `Bottleneck` do.
 
 from __future__ import annotations
 
+import keyword
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -131,13 +132,14 @@ MODULE_NAMES = frozenset({"torch", "nn", "F", "OrderedDict", "ZeroPadShortcut",
 def class_name(graph: nx.DiGraph, taken: set[str] = frozenset()) -> str:
     """`cifar-resnet[n=18]` → `CifarResnetN18`: letters and digits only, so a name from
     the .arch file can never become code; `Net` is appended where that name is one the
-    file already uses (a network called `bottleneck` or `f`)."""
+    file already uses (a network called `bottleneck` or `f`) or a keyword (`none`)."""
     words = "".join(c if c.isascii() and c.isalnum() else " " for c in graph.graph["name"])
     name = "".join(w[:1].upper() + w[1:] for w in words.split()) or "Network"
     if name[0].isdigit():
         name = "Net" + name
     name += "Folded" if graph.graph.get("folded_bn") else ""
-    return name + "Net" if name in MODULE_NAMES | taken else name
+    clash = name in MODULE_NAMES | taken or keyword.iskeyword(name)  # `true` → `True`
+    return name + "Net" if clash else name
 
 
 # --- the top-level sequence ---------------------------------------------------------------

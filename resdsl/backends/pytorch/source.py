@@ -9,6 +9,7 @@ plan: the same input gives the same bytes.
 
 from __future__ import annotations
 
+import keyword
 from collections import Counter
 
 from resdsl.backends.pytorch.plan import MODULE_NAMES, Leaf, Plan, Unit, UnitKind
@@ -167,8 +168,8 @@ def _shortcut_init(plan: Plan, kind: UnitKind) -> list[str]:
         text = f"{INDENT * 2}self.{member} = {builders[option]}"
         if len(kinds) == 1:
             return [text]
-        keyword = "if" if index == 0 else "elif"
-        condition = f"{keyword} shortcut == {_literal(option)}:" if index < len(kinds) - 1 else "else:"
+        branch_word = "if" if index == 0 else "elif"
+        condition = f"{branch_word} shortcut == {_literal(option)}:" if index < len(kinds) - 1 else "else:"
         lines += [f"{INDENT * 2}{condition}", INDENT + text]
     return lines
 
@@ -215,7 +216,7 @@ def _network_class(plan: Plan) -> str:
     doc = (f"{_safe_text(plan.network)}: {format_shape(plan.input_shape)} in, "
            f"{format_shape(plan.output_shape)}{' logits' if plan.softmax_left_to_loss else ''} out.")
     base = plan.class_name.removesuffix("Net")
-    if base in MODULE_NAMES | set(plan.unit_classes.values()):
+    if base in MODULE_NAMES | set(plan.unit_classes.values()) or keyword.iskeyword(base):
         doc += f" Named {plan.class_name}: {base} is taken in this file."
     body = [f"class {plan.class_name}(nn.Module):", f'{INDENT}"""{doc}"""', "",
             f"{INDENT}def __init__(self, zero_init_residual: bool = False):",
