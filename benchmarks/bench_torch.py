@@ -31,7 +31,7 @@ import torch
 import torchvision
 
 import resdsl
-from common import CIFAR_TORCH, ROOT, write_section
+from common import CIFAR_TORCH, ROOT, sync, write_section
 
 TRAINING = [  # label, .arch file and --set, the model a user would otherwise build, batch, size
     ("ResNet-50 v1.5", ("archs/resnet50-v1.5.arch", {}), "torchvision.models.resnet50()", 32, 224),
@@ -66,19 +66,15 @@ class Trainer:
                          if args.amp else nullcontext())
 
     def step(self) -> float:
-        self._sync()
+        sync(self.device)
         start = time.perf_counter()
         self.optimizer.zero_grad(set_to_none=True)
         with self.autocast:
             loss = torch.nn.functional.cross_entropy(self.step_fn(self.x), self.y)
         loss.backward()
         self.optimizer.step()
-        self._sync()
+        sync(self.device)
         return time.perf_counter() - start
-
-    def _sync(self):
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
 
 
 def training(args) -> list[str]:
@@ -180,11 +176,6 @@ def inference(args) -> list[str]:
                        f"**{unfolded_time / folded_time:.2f}x**. Largest difference between "
                        f"resdsl's folded outputs and torchvision's eval outputs: {error:.1e} "
                        "of the largest logit.", *profiles]
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def profile(name: str, model, data, device, top: int = 8) -> list[str]:

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 import resdsl
-from common import ROOT, write_section
+from common import ROOT, sync, write_section
 from resdsl.backends.pytorch.devices import describe, resolve_device
 from resdsl.training.data import synthetic
 from resdsl.training.loop import TrainConfig, train
@@ -87,11 +87,6 @@ def network(name: str, args):
 def images(batch: int) -> int:
     """Enough for 8 training batches (the source keeps 7/8 for training)."""
     return batch * 8 * 8 // 7 + 8
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def report(args) -> str:

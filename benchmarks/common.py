@@ -77,3 +77,12 @@ def write_section(name: str, text: str, path: Path = ROOT / "BENCHMARKS.md") -> 
     else:
         new = old.rstrip("\n") + "\n\n" + text + "\n"
     path.write_text(new)
+
+
+def sync(device) -> None:
+    """Wait for the work a GPU has queued, so that a timer reads the work done; a CPU
+    runs each op to the end before the next."""
+    if device.type == "cuda":
+        import torch
+
+        torch.cuda.synchronize(device)

@@ -65,7 +65,8 @@ CODES = {
     # backends, devices, outputs, training data
     "E701": "an output file cannot be written",
     "E702": "graphviz's `dot` is missing or failed",
-    "E703": "a name the torch backend cannot use: a reserved or non-ASCII stage name, or a naming that does not fit the network",
+    "E703": ("a name the torch backend cannot use: a reserved or non-ASCII stage name, or "
+             "a naming that does not fit the network"),
     "E704": "a device that is unknown or unavailable",
     "E705": "a state dict that does not fit the module",
     "E706": "training data that is missing or unreadable",

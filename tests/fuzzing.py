@@ -383,6 +383,7 @@ def _non_regular_files(rng, folder, shipped):
 def _unicode(rng, folder, shipped):
     """Line breaks, digits and marks from outside ASCII put into a real file: a result, or
     an error whose excerpt is the line it names."""
+    import resdsl
     from resdsl.errors import source_lines
 
     text = rng.choice(shipped).read_text()
@@ -391,8 +392,6 @@ def _unicode(rng, folder, shipped):
         text = text[:i] + rng.choice(HOSTILE_TEXT) + text[i:]
     path = folder / "unicode.arch"
     path.write_text(text, encoding="utf-8")
-    import resdsl
-
     try:
         resdsl.build(path)
     except ResdslError as error:

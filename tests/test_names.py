@@ -109,3 +109,18 @@ def test_generated_members_are_what_the_generated_classes_define():
     methods = {node.name for cls in ast.parse(text).body if isinstance(cls, ast.ClassDef)
                for node in cls.body if isinstance(node, ast.FunctionDef)}
     assert methods - {"__init__", "forward"} <= GENERATED_MEMBERS
+
+
+def test_the_class_docstring_says_why_only_when_the_class_was_renamed(write_arch):
+    from resdsl.backends.pytorch.runtime import generate
+
+    def docstring(network):
+        text, plan = generate(resdsl.build(_arch(write_arch, network=network, shortcut="A")))
+        return plan.class_name, ast.get_docstring(
+            next(n for n in ast.parse(text).body if getattr(n, "name", "") == plan.class_name))
+
+    assert docstring("zero-pad-shortcut") == (
+        "ZeroPadShortcutNet", "zero-pad-shortcut: 3x16x16 in, 10 out. Named ZeroPadShortcutNet: "
+        "ZeroPadShortcut is taken in this file.")
+    assert docstring("none")[1].endswith("Named NoneNet: None is a Python keyword.")
+    assert docstring("bottleneck-net") == ("BottleneckNet", "bottleneck-net: 3x16x16 in, 10 out.")

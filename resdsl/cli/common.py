@@ -49,15 +49,20 @@ def override(text: str) -> tuple[str, str]:
     return key.strip(), value.strip()
 
 
+def ascii_digits(text: str) -> bool:
+    """Whether `text` is a whole number in ASCII digits (int() would also take ٣ and １)."""
+    return text.strip().isascii() and text.strip().isdigit()
+
+
 def whole(text: str) -> int:
-    """A whole number of ASCII digits, 0 or more (int() would also take ٣ and １)."""
-    if not (text.strip().isascii() and text.strip().isdigit()):
+    """A whole number, 0 or more, in ASCII digits."""
+    if not ascii_digits(text):
         raise argparse.ArgumentTypeError(f"expected a whole number such as 4, not {text!r}")
     return int(text)
 
 
 def positive(text: str) -> int:
-    value = whole(text) if text.strip().isascii() and text.strip().isdigit() else 0
+    value = int(text) if ascii_digits(text) else 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive whole number, not {text!r}")
     return value

@@ -6,12 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from resdsl.cli.common import EXIT_INTERRUPTED, Command, build, positive, real, whole
+from resdsl.cli.common import (EXIT_INTERRUPTED, Command, ascii_digits, build, positive, real,
+                               whole)
 
 
 def _steps(text: str) -> tuple[int, ...]:
     parts = [part.strip() for part in text.split(",") if part.strip()]
-    if not all(part.isascii() and part.isdigit() for part in parts):
+    if not all(ascii_digits(part) for part in parts):
         raise argparse.ArgumentTypeError(f"expected steps such as 32000,48000, not {text!r}")
     return tuple(int(part) for part in parts)
 

@@ -75,6 +75,8 @@ class Plan:
     inference: bool = False  # the fold_batchnorm pass ran: eval-only code is allowed
     folded: list[tuple[str, str]] = field(default_factory=list)  # (conv, bn) module paths
     softmax_left_to_loss: bool = False
+    # why the class is not named after the network: (that name, the reason), or None
+    renamed: tuple[str, str] | None = None
 
 
 def make_plan(graph: nx.DiGraph, naming: str = "arch") -> Plan:
@@ -111,9 +113,9 @@ def make_plan(graph: nx.DiGraph, naming: str = "arch") -> Plan:
                                        if isinstance(i, Unit) and i.kind == k})) for k in kinds}
     out_shape = graph.nodes[output]["shape"]
     unit_classes = _unit_class_names(kinds)
+    name, renamed = class_name(graph, set(unit_classes.values()))
     return Plan(
-        network=graph.graph["name"], class_name=class_name(graph, set(unit_classes.values())),
-        file=graph.graph["file"],
+        network=graph.graph["name"], class_name=name, renamed=renamed, file=graph.graph["file"],
         input_shape=graph.nodes["input"]["shape"], output_shape=out_shape,
         params=sum(p for _, p in graph.nodes(data="params")),
         macs=sum(m for _, m in graph.nodes(data="macs")), items=items,
@@ -129,17 +131,21 @@ MODULE_NAMES = frozenset({"torch", "nn", "F", "OrderedDict", "ZeroPadShortcut",
                           "fold_batchnorm", "FOLDED_BN", "BN_EPS"})
 
 
-def class_name(graph: nx.DiGraph, taken: set[str] = frozenset()) -> str:
+def class_name(graph: nx.DiGraph, taken: set[str]) -> tuple[str, tuple[str, str] | None]:
     """`cifar-resnet[n=18]` → `CifarResnetN18`: letters and digits only, so a name from
     the .arch file can never become code; `Net` is appended where that name is one the
-    file already uses (a network called `bottleneck` or `f`) or a keyword (`none`)."""
+    file already uses (a network called `bottleneck` or `f`) or a keyword (`none`), and
+    the second value says so."""
     words = "".join(c if c.isascii() and c.isalnum() else " " for c in graph.graph["name"])
     name = "".join(w[:1].upper() + w[1:] for w in words.split()) or "Network"
     if name[0].isdigit():
         name = "Net" + name
     name += "Folded" if graph.graph.get("folded_bn") else ""
-    clash = name in MODULE_NAMES | taken or keyword.iskeyword(name)  # `true` → `True`
-    return name + "Net" if clash else name
+    if keyword.iskeyword(name):  # `true` → `True`
+        return name + "Net", (name, "a Python keyword")
+    if name in MODULE_NAMES | taken:
+        return name + "Net", (name, "taken in this file")
+    return name, None
 
 
 # --- the top-level sequence ---------------------------------------------------------------

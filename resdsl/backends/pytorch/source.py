@@ -9,10 +9,9 @@ plan: the same input gives the same bytes.
 
 from __future__ import annotations
 
-import keyword
 from collections import Counter
 
-from resdsl.backends.pytorch.plan import MODULE_NAMES, Leaf, Plan, Unit, UnitKind
+from resdsl.backends.pytorch.plan import Leaf, Plan, Unit, UnitKind
 from resdsl.ir.registry import op
 from resdsl.ir.shapes import format_shape
 
@@ -215,9 +214,8 @@ def _network_class(plan: Plan) -> str:
     units = sorted(plan.unit_classes[k] for k in plan.unit_classes if k.residual and k.bn)
     doc = (f"{_safe_text(plan.network)}: {format_shape(plan.input_shape)} in, "
            f"{format_shape(plan.output_shape)}{' logits' if plan.softmax_left_to_loss else ''} out.")
-    base = plan.class_name.removesuffix("Net")
-    if base in MODULE_NAMES | set(plan.unit_classes.values()) or keyword.iskeyword(base):
-        doc += f" Named {plan.class_name}: {base} is taken in this file."
+    if plan.renamed:
+        doc += f" Named {plan.class_name}: {plan.renamed[0]} is {plan.renamed[1]}."
     body = [f"class {plan.class_name}(nn.Module):", f'{INDENT}"""{doc}"""', "",
             f"{INDENT}def __init__(self, zero_init_residual: bool = False):",
             f"{INDENT * 2}super().__init__()"]
