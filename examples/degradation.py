@@ -8,6 +8,7 @@ error bold, plain nets on the left, residual nets on the right.
     python3 examples/degradation.py --digits --steps 300 --batch 64 --out runs/digits
 
 Milestones fall at 50% and 75% of the steps, as 32k and 48k do of the paper's 64k.
+Run again with the same --out, it continues each run from its last checkpoint.
 Needs matplotlib (and scikit-learn for --digits).
 """
 
@@ -59,7 +60,7 @@ def run(data: str, out: Path, steps: int, batch: int, log_every: int,
         print(f"--- {label}", flush=True)
         train(TrainConfig(arch=str(ROOT / "archs" / arch), params={"n": n}, data=data,
                           out=folder, recipe=recipe, log_every=log_every, eval_every=every,
-                          checkpoint_every=every, progress=False))
+                          checkpoint_every=every, resume="auto", progress=False))
         folders[label] = folder
     return folders
 

@@ -73,6 +73,9 @@ CODES = {
     "E707": "a training setting that cannot work (batch, steps, resume)",
     "E708": "an optional package that the command needs is not installed",
     "E709": "a training run's metrics file that is missing or unreadable",
+    "E710": "a --out folder that holds an earlier run or is in use by another",
+    "E711": "training diverged: a loss or weight that is not finite",
+    "E712": "a process of a multi-process run lost the others",
     # bugs in resdsl itself
     "E901": "internal error: an invariant of the IR is broken",
     # warnings

@@ -172,9 +172,9 @@ def test_resume_continues_bit_for_bit(tmp_path):
     whole, parts = tmp_path / "whole", tmp_path / "parts"
     train(_config(whole, steps=6))
     train(_config(parts, steps=3))  # stops at step 3, between checkpoints
-    assert checkpoint.load(parts)["step"] == 3
+    assert checkpoint.newest_intact(parts).state["step"] == 3
     train(_config(parts, steps=6, resume=True))
-    a, b = checkpoint.load(whole), checkpoint.load(parts)
+    a, b = checkpoint.newest_intact(whole).state, checkpoint.newest_intact(parts).state
     assert a["step"] == b["step"] == 6
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
@@ -215,7 +215,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_continues(tmp_path):
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
     assert "interrupted at step" in stdout and "--resume" in stdout
-    state = checkpoint.load(out)
+    state = checkpoint.newest_intact(out).state
     steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines()]
     assert state["step"] == steps[-1] >= 3
     resumed = subprocess.run(command + ["--steps", str(state["step"] + 2), "--resume"],
@@ -238,7 +238,7 @@ def test_torchrun_two_processes_end_with_identical_weights(tmp_path):
     assert result.stdout.count("test error:") == 1  # rank 0 alone reports
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if r["split"] == "train"] == [1, 2, 3, 4]
-    assert checkpoint.load(out)["step"] == 4
+    assert checkpoint.newest_intact(out).state["step"] == 4
 
 
 def test_input_errors(cli, tmp_path):
@@ -247,7 +247,7 @@ def test_input_errors(cli, tmp_path):
     assert code == 1 and "unknown data source 'mnist:x'" in err
     code, _, err = cli("train", ARCHS / "cifar-resnet.arch", *TINY, "--data", "synthetic",
                        "--out", tmp_path / "none", "--resume")
-    assert code == 1 and "there is no checkpoint.pt" in err
+    assert code == 1 and "there is no checkpoint in" in err
     code, _, err = cli("train", ARCHS / "cifar-resnet.arch", "--data", "cifar10:" +
                        str(tmp_path / "missing"), "--out", tmp_path)
     assert code == 1 and "no CIFAR-10 batch" in err
@@ -268,7 +268,7 @@ def test_bf16_autocast_and_channels_last_train(tmp_path):
     config = _config(tmp_path, steps=2, amp="bf16", channels_last=True)
     result = train(config)
     assert result.step == 2 and result.test_error is not None
-    assert checkpoint.load(tmp_path)["model"]["conv1.conv.weight"].is_contiguous(
+    assert checkpoint.newest_intact(tmp_path).state["model"]["conv1.conv.weight"].is_contiguous(
         memory_format=torch.channels_last)
 
 

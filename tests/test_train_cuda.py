@@ -33,7 +33,7 @@ def test_precisions_and_layouts_train_on_the_gpu(cli, tmp_path, options):
     code, out, err = cli("train", ARCHS / "cifar-resnet.arch", *SMOKE, "--out", tmp_path,
                          "--device", "cuda", *options)
     assert code == 0, err
-    state = checkpoint.load(tmp_path)
+    state = checkpoint.newest_intact(tmp_path).state
     assert state["step"] == 8
     weights = state["model"]["conv1.conv.weight"]
     assert weights.dtype == torch.float32 and torch.isfinite(weights).all()

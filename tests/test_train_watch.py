@@ -48,7 +48,7 @@ def test_a_wrong_device_is_a_clear_error_in_every_command(cli, tmp_path):
                     ["compile", str(ARCHS / "cifar-resnet.arch"), "--check"]):
         code, out, err = cli(*command, "--device", "gpu")
         assert code == 1 and "error[E704]: unknown device 'gpu'" in err, err
-        assert "Traceback" not in err and not (tmp_path / "checkpoint.pt").exists()
+        assert "Traceback" not in err and not list(tmp_path.glob("checkpoint-*"))
 
 
 def test_the_first_line_says_what_trains_where_and_where_records_go(cli, tmp_path):
@@ -59,7 +59,7 @@ def test_the_first_line_says_what_trains_where_and_where_records_go(cli, tmp_pat
     for part in ("training cifar-resnet[n=1]", "0.08M params", "GMACs/image", "cpu (",
                  "bf16 autocast, channels-last", "world size 1", "batch 16",
                  f"metrics {tmp_path / 'metrics.jsonl'}",
-                 f"checkpoints {tmp_path / 'checkpoint.pt'} every 10 steps"):
+                 f"checkpoints {tmp_path / 'checkpoint-*.pt'} every 10 steps, last 3 kept"):
         assert part in first, (part, first)
     assert err == ""  # --no-progress
 

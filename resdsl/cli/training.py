@@ -24,9 +24,15 @@ def _arguments(train) -> None:
                             "imagefolder:DIR (DIR/train/<class>/*.jpg and DIR/val/...), "
                             "or synthetic (random images, for smoke runs)")
     train.add_argument("--out", required=True, metavar="DIR",
-                       help="where metrics.jsonl and checkpoint.pt go")
-    train.add_argument("--resume", action="store_true",
-                       help="continue from DIR/checkpoint.pt exactly where it stopped")
+                       help="the run's folder: metrics.jsonl and checkpoint-STEP.pt go here; "
+                            "one run at a time")
+    start = train.add_mutually_exclusive_group()
+    start.add_argument("--resume", nargs="?", const=True, choices=("auto",), default=False,
+                       help="continue from the newest intact checkpoint in DIR exactly where "
+                            "it stopped; --resume auto does so when DIR has one and starts "
+                            "afresh otherwise (for torchrun --max-restarts)")
+    start.add_argument("--overwrite", action="store_true",
+                       help="delete the records of an earlier run in DIR and start afresh")
     recipe = train.add_argument_group("the recipe (defaults as in the paper)")
     recipe.add_argument("--steps", type=positive, help="training steps (64000 on CIFAR)")
     recipe.add_argument("--batch", type=positive, help="global batch (128 CIFAR, 256 ImageNet)")
@@ -53,6 +59,8 @@ def _arguments(train) -> None:
                      help="sync, log and check for Ctrl-C every N steps (20)")
     run.add_argument("--eval-every", type=positive, default=2000, metavar="N")
     run.add_argument("--checkpoint-every", type=positive, default=1000, metavar="N")
+    run.add_argument("--keep-checkpoints", type=positive, default=3, metavar="N",
+                     help="keep the newest N checkpoints (3), each with its sha256")
     run.add_argument("--synthetic-size", type=positive, default=1024, metavar="N",
                      help="images in the synthetic source (7/8 train, 1/8 test)")
     run.add_argument("--no-progress", action="store_true",
@@ -86,7 +94,8 @@ def _train(args) -> int:
         params=dict(args.overrides), eval_every=args.eval_every,
         checkpoint_every=args.checkpoint_every, log_every=args.log_every, seed=args.seed,
         device=args.device, amp=args.amp, channels_last=args.channels_last,
-        compile=args.compile, workers=workers, resume=args.resume,
+        compile=args.compile, workers=workers, resume=args.resume, overwrite=args.overwrite,
+        keep_checkpoints=args.keep_checkpoints,
         synthetic_size=args.synthetic_size, progress=not args.no_progress,
         tensorboard=args.tensorboard), graph)
     return EXIT_INTERRUPTED if result.interrupted else 0
@@ -100,11 +109,15 @@ TRAIN = Command(
     "flip, per-pixel mean; a 0.01 warm-up until the training error is under 80% for 110 "
     "layers or more), 224-pixel inputs sec. 3.4's (batch 256, scale augmentation in "
     "[256, 480], random 224 crop and flip). Runs on one CPU or GPU, or under torchrun with "
-    "DistributedDataParallel. Writes metrics.jsonl and checkpoint.pt (atomically) to --out; "
-    "Ctrl-C saves a checkpoint and stops.",
+    "DistributedDataParallel. Writes metrics.jsonl and checkpoints (atomically, each with "
+    "its sha256, the newest few kept) to --out, which one run holds at a time and which a "
+    "new run does not start over without --overwrite. Ctrl-C saves a checkpoint and "
+    "stops; --resume continues bit for bit. A loss that is not finite stops the run "
+    "before it reaches a checkpoint.",
     ("resdsl train archs/cifar-resnet.arch --set n=9 --data cifar10:cifar-10-batches-py --out runs/resnet56",
      "torchrun --nproc_per_node 4 -m resdsl train archs/resnet50-v1.5.arch --data imagefolder:imagenet --out runs/r50 --amp bf16 --channels-last",
-     "resdsl train archs/cifar-resnet.arch --data synthetic --steps 200 --out /tmp/smoke"),
+     "resdsl train archs/cifar-resnet.arch --data synthetic --steps 200 --out /tmp/smoke --overwrite",
+     "torchrun --nproc_per_node 8 --max-restarts 3 -m resdsl train archs/resnet50.arch --data imagefolder:imagenet --out runs/r50 --resume auto"),
     _arguments, _train)
 
 

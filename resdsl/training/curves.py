@@ -43,19 +43,21 @@ def read(run: str | Path) -> Curves:
                           hint="give the --out folder of a `resdsl train` run", code="E709")
     name = path.parent.name if path.name == METRICS else path.stem
     curves = Curves(name or str(path))
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                point = (int(record["step"]), record["error"])
-                split = record["split"]
-            except (ValueError, KeyError, TypeError) as error:
-                raise ResdslError(f"line {number} is not a metrics record ({error})",
-                                  Span(str(path), number, 1), code="E709") from None
-            if point[1] is not None:  # a non-finite error is recorded as null
-                {"train": curves.train, "test": curves.test}.get(split, []).append(point)
+    lines = path.read_bytes().decode("utf-8", errors="replace").split("\n")
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            point = (int(record["step"]), record["error"])
+            split = record["split"]
+        except (ValueError, KeyError, TypeError) as error:
+            if number == len(lines):  # no newline yet: being written, or torn by a full disk
+                break
+            raise ResdslError(f"line {number} is not a metrics record ({error})",
+                              Span(str(path), number, 1), code="E709") from None
+        if point[1] is not None:  # a non-finite error is recorded as null
+            {"train": curves.train, "test": curves.test}.get(split, []).append(point)
     return curves
 
 

@@ -223,6 +223,10 @@ def batches_per_epoch(split: Split, batch: int, world: int) -> int:
 def epoch_loader(split: Split, batch: int, seed: int, epoch: int, rank: int, world: int,
                  first: int, workers: int, pin_memory: bool) -> DataLoader:
     """This rank's batches of `epoch` from batch `first` on, made by `workers` processes
-    (0: in this one); pinned for an asynchronous copy to a GPU."""
+    (0: in this one); pinned for an asynchronous copy to a GPU. The loader gets a
+    generator of its own: by default each new iterator draws a seed from torch's global
+    one, which dropout also draws from, and a resumed run, starting its loader
+    mid-epoch, would then draw in another order than the uninterrupted run."""
     batches = EpochBatches(split, batch, seed, epoch, rank, world, first)
-    return DataLoader(batches, batch_size=None, num_workers=workers, pin_memory=pin_memory)
+    return DataLoader(batches, batch_size=None, num_workers=workers, pin_memory=pin_memory,
+                      generator=torch.Generator().manual_seed(seed))

@@ -3,18 +3,22 @@
 process.py (rank, device, collectives, signals) → data.py (sources, augmentation, batch
 order) → step.py (one step on the device) → schedule.py (the learning rate) →
 evaluate.py → metrics.py (metrics.jsonl, TensorBoard, speed) and progress.py (what a user
-watches) → checkpoint.py (atomic save, exact resume).
+watches) → checkpoint.py (checked saves, exact resume), all in the --out folder that
+rundir.py holds for the run.
 
 The loop syncs with the host every `log_every` steps, not every step: there it gathers
 the window's per-step loss and error from all ranks, records them, updates the progress
-line, ends the warm-up, checks for an interrupt, evaluates and checkpoints. Checkpoints
-fall on these steps, so a resumed run repeats the uninterrupted one exactly.
+line, ends the warm-up, checks for an interrupt and a diverged loss, evaluates and
+checkpoints. Checkpoints fall on these steps, so a resumed run repeats the uninterrupted
+one exactly.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import networkx as nx
 import torch
@@ -25,8 +29,8 @@ from resdsl.backends.pytorch import memory
 from resdsl.backends.pytorch.devices import describe
 from resdsl.backends.pytorch.runtime import from_graph
 from resdsl.backends.summary import summarize
-from resdsl.errors import ResdslError
-from resdsl.training import checkpoint
+from resdsl.errors import ResdslError, Span
+from resdsl.training import checkpoint, rundir
 from resdsl.training.data import batches_per_epoch, epoch_loader, open_source
 from resdsl.training.evaluate import evaluate
 from resdsl.training.metrics import METRICS, TENSORBOARD, MetricsLog, SpeedMeter, Window
@@ -53,7 +57,9 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool = False
     workers: int = 0
-    resume: bool = False
+    resume: bool | Literal["auto"] = False  # True: a checkpoint must exist; "auto": if one does
+    overwrite: bool = False  # replace an earlier run's records in `out`
+    keep_checkpoints: int = 3
     synthetic_size: int = 1024
     progress: bool = True
     tensorboard: bool = False
@@ -71,8 +77,15 @@ def train(config: TrainConfig, graph: nx.DiGraph | None = None) -> Result:
     """Train `config.arch`; `graph` is its built graph when the caller has one already."""
     process = Process(config.device)
     _check(config, process.world)
-    graph = graph if graph is not None else resdsl.build(config.arch, **config.params)
-    return Run(config, graph, process).run()
+    claim = rundir.claim(config.out) if process.main else None
+    try:
+        graph = graph if graph is not None else resdsl.build(config.arch, **config.params)
+        return Run(config, graph, process).run()
+    except RuntimeError as error:
+        raise process.peer_failure(error) or error
+    finally:
+        if claim:
+            claim.release()
 
 
 class Run:
@@ -93,13 +106,8 @@ class Run:
         self.schedule = PaperSchedule(self.optimizer, self.recipe.milestones,
                                       self.recipe.warmup_lr, self.recipe.warmup_until)
         self.step = 0
-        if config.resume:
-            state = checkpoint.load(config.out)
-            checkpoint.check_same_run(state, config.arch, config.params, config.out)
-            self.model.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
-            self.schedule.load_state_dict(state["schedule"])
-            self.step = state["step"]
+        self.notes: list[str] = []  # printed after the first line
+        self.resumed = self._start()
         self.train_split, self.test_split = open_source(
             config.data, self.summary.input, self.summary.output[0], config.synthetic_size,
             config.seed)
@@ -113,6 +121,41 @@ class Run:
         self.pending: list[torch.Tensor] = []  # per step: summed loss, wrong answers, images
         self.rates: list[float] = []  # per step: its learning rate
 
+    def _start(self) -> bool:
+        """Continue from the newest intact checkpoint when asked to; otherwise make sure
+        that `out` holds no earlier run, or clear it where that is asked for. True when
+        it resumed."""
+        config = self.config
+        found = checkpoint.newest_intact(config.out) if config.resume else None
+        if found is None:
+            if config.resume is True:
+                raise ResdslError(f"--resume: there is no checkpoint in {config.out}",
+                                  Span(str(config.out), 0, 0),
+                                  hint="resume with the --out folder of the run to continue; "
+                                       "--resume auto starts afresh when there is none",
+                                  code="E707")
+            if self.process.main:
+                if config.overwrite or config.resume == "auto":
+                    rundir.clear(config.out)
+                else:
+                    rundir.refuse_earlier_run(config.out)
+            return False
+        self.notes += [f"skipped {path}: it {reason}" for path, reason in found.skipped]
+        state = found.state
+        checkpoint.check_same_run(state, config.arch, config.params, found.path)
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.schedule.load_state_dict(state["schedule"])
+            checkpoint.set_rng_state(state["rng"])
+            self.step = int(state["step"])
+        except (RuntimeError, KeyError, ValueError, TypeError) as error:
+            raise ResdslError(f"--resume: {found.path.name} does not fit "
+                              f"{self.summary.network}: {str(error).splitlines()[0]}",
+                              Span(str(found.path), 0, 0), code="E707") from None
+        self.notes.append(f"resuming from {found.path} (step {self.step:,})")
+        return True
+
     def _forward(self):
         """The model as the step calls it: under DDP across processes, compiled if asked."""
         network = self.model
@@ -124,10 +167,11 @@ class Run:
 
     def run(self) -> Result:
         config, process = self.config, self.process
-        self.log = MetricsLog(config.out, self.step if config.resume else None,
-                              config.tensorboard) if process.main else None
         self.progress = Progress(config.progress and process.main, self.recipe.steps)
-        self._say(self._header())
+        for line in [self._header(), *self.notes]:
+            self._say(line)
+        self.log = MetricsLog(config.out, self.step if self.resumed else None,
+                              config.tensorboard, self._say) if process.main else None
         try:
             with Interrupt() as interrupt:
                 stopped = self._loop(interrupt)
@@ -180,6 +224,7 @@ class Run:
         self.progress.update(step, (step - 1) // self.per_epoch + 1, window.loss, window.error,
                              window.rates[-1], self.speed.window,
                              self.speed.eta((self.recipe.steps - step) * self.recipe.batch))
+        self._check_finite(window)
         self.schedule.observe(window.error)
         self.pending, self.rates = [], []
         if step % config.eval_every == 0 and step < self.recipe.steps:
@@ -198,15 +243,36 @@ class Run:
         self._say(f"step {self.step:,}: test error {100 * error:.2f}%, loss {loss:.4f}")
         return loss, error, images
 
+    def _check_finite(self, window: Window) -> None:
+        """Stop at the first non-finite loss, before it reaches a checkpoint. (fp16's
+        scaler skips a step whose gradients overflow; the loss itself stays finite.)"""
+        for i, (loss, _, _) in enumerate(window.rows):
+            if not math.isfinite(loss):
+                raise self._diverged(f"the loss is {loss} at step {window.first_step + i:,} "
+                                     f"(learning rate {window.rates[i]:g})")
+
+    def _diverged(self, what: str) -> ResdslError:
+        saved = checkpoint.saved(self.config.out)
+        kept = (f"the last checkpoint, {saved[0]}, was saved before it"
+                if saved else "no checkpoint was saved")
+        return ResdslError(f"training diverged: {what}; {kept}",
+                           hint="lower --lr or add --warmup-lr, and start again with "
+                                "--overwrite", code="E711")
+
     def _save(self) -> None:
         self.process.share_buffers(self.model)
+        state = self.model.state_dict()
+        finite = torch.stack([t.isfinite().all() for t in state.values()
+                              if t.is_floating_point()]).all()
+        if not finite:  # never a bad checkpoint in place of a good one
+            raise self._diverged(f"the weights are not finite at step {self.step:,}")
         if self.process.main:
             config = self.config
             checkpoint.save(config.out, {
-                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "model": state, "optimizer": self.optimizer.state_dict(),
                 "schedule": self.schedule.state_dict(), "step": self.step,
                 "arch": str(config.arch), "params": config.params,
-                "recipe": asdict(self.recipe)})
+                "recipe": asdict(self.recipe)}, config.keep_checkpoints)
         self.process.barrier()
 
     def _say(self, text: str) -> None:
@@ -221,8 +287,8 @@ class Run:
         options = ", ".join([precision] + ["channels-last"] * config.channels_last
                             + ["torch.compile"] * config.compile)
         records = [f"metrics {config.out / METRICS}",
-                   f"checkpoints {config.out / checkpoint.NAME} every "
-                   f"{config.checkpoint_every:,} steps"]
+                   f"checkpoints {config.out / checkpoint.PATTERN} every "
+                   f"{config.checkpoint_every:,} steps, last {config.keep_checkpoints} kept"]
         if config.tensorboard:
             records.append(f"TensorBoard {config.out / TENSORBOARD}")
         return (f"training {summary.network}: {summary.params / 1e6:.2f}M "
@@ -232,6 +298,14 @@ class Run:
 
 
 def _check(config: TrainConfig, world: int) -> None:
+    if config.resume and config.overwrite:
+        raise ResdslError("--resume continues the run in --out and --overwrite replaces it: "
+                          "give one", code="E707")
+    if config.resume not in (False, True, "auto"):
+        raise ResdslError(f"resume must be False, True or 'auto', not {config.resume!r}",
+                          code="E707")
+    if config.keep_checkpoints < 1:
+        raise ResdslError("--keep-checkpoints must be at least 1", code="E707")
     if config.recipe.batch % world:
         raise ResdslError(f"the batch of {config.recipe.batch} does not split over {world} "
                           "processes", hint="choose a batch that the process count divides",

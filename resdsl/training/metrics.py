@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from resdsl.errors import ResdslError
+from resdsl.errors import ResdslError, Span
 from resdsl.output import write_atomic
 
 METRICS = "metrics.jsonl"
@@ -74,25 +74,24 @@ class SpeedMeter:
 
 class MetricsLog:
     """Rank 0's records in `out`. A new run starts `metrics.jsonl` afresh; a resumed one
-    keeps the lines up to the checkpoint's step, so the file reads as one run."""
+    keeps the lines up to the checkpoint's step, so the file reads as one run. Lines
+    are appended whole or the run stops: a full disk is an E701 error, and the torn line
+    it may leave is dropped, with a note through `say`, when the run resumes."""
 
-    def __init__(self, out: Path, resume_step: int | None, tensorboard: bool):
-        out.mkdir(parents=True, exist_ok=True)
+    def __init__(self, out: Path, resume_step: int | None, tensorboard: bool, say=print):
         self.path = out / METRICS
-        if resume_step is not None and self.path.exists():
-            kept = [line for line in self.path.read_text().splitlines(keepends=True)
-                    if json.loads(line)["step"] <= resume_step]
-            write_atomic(self.path, "".join(kept))
-        elif self.path.exists():
-            self.path.unlink()
-        self.handle = self.path.open("a")
+        kept = _lines_up_to(self.path, resume_step, say) if resume_step is not None else []
+        write_atomic(self.path, "".join(kept))
+        self.handle = self.path.open("ab", buffering=0)
         self.board = _summary_writer(out / TENSORBOARD, resume_step) if tensorboard else None
 
     def train(self, window: Window, images_per_second: float | None) -> None:
         """One line per step; for TensorBoard, the window's means at its last step."""
+        lines = []
         for i, ((loss, wrong, count), lr) in enumerate(zip(window.rows, window.rates)):
-            self._write(split="train", step=window.first_step + i, loss=loss / count,
-                        error=wrong / count, lr=lr)
+            lines.append(_line(split="train", step=window.first_step + i, loss=loss / count,
+                               error=wrong / count, lr=lr))
+        self._append(lines)
         if self.board:
             step = window.first_step + len(window.rows) - 1
             for name, value in (("train/loss", window.loss), ("train/error", window.error),
@@ -100,25 +99,59 @@ class MetricsLog:
                                 ("train/images_per_second", images_per_second)):
                 if value is not None:
                     self.board.add_scalar(name, value, step)
-        self.handle.flush()
 
     def test(self, step: int, loss: float, error: float, images: int) -> None:
-        self._write(split="test", step=step, loss=loss, error=error, images=images)
+        self._append([_line(split="test", step=step, loss=loss, error=error, images=images)])
         if self.board:
             self.board.add_scalar("test/loss", loss, step)
             self.board.add_scalar("test/error", error, step)
-        self.handle.flush()
 
-    def _write(self, **record) -> None:
-        for key, value in record.items():
-            if isinstance(value, float) and not math.isfinite(value):
-                record[key] = None  # JSON has no NaN
-        self.handle.write(json.dumps(record) + "\n")
+    def _append(self, lines: list[str]) -> None:
+        """Write the lines with as many system calls as the disk needs; E701 when it is
+        full or failing."""
+        data = "".join(lines).encode()
+        try:
+            while data:
+                data = data[self.handle.write(data):]
+        except OSError as error:
+            raise ResdslError(f"cannot append to {self.path}: {error.strerror}",
+                              Span(str(self.path), 0, 0),
+                              hint="free some space, then continue with --resume",
+                              code="E701") from None
 
     def close(self) -> None:
         self.handle.close()
         if self.board:
             self.board.close()
+
+
+def _line(**record) -> str:
+    for key, value in record.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            record[key] = None  # JSON has no NaN
+    return json.dumps(record) + "\n"
+
+
+def _lines_up_to(path: Path, step: int, say) -> list[str]:
+    """The lines of `path` up to `step`; a line that is not a whole record (a full disk
+    tore it) is dropped with a note."""
+    if not path.exists():
+        return []
+    kept = []
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    for number, line in enumerate(text.split("\n"), 1):
+        try:
+            if json.loads(line)["step"] <= step:
+                kept.append(line + "\n")
+        except (ValueError, KeyError, TypeError):
+            if line.strip():
+                say(f"{path}:{number}: dropped a line that is not a whole record "
+                    f"({_excerpt(line)})")
+    return kept
+
+
+def _excerpt(line: str) -> str:
+    return repr(line[:40] + ("…" if len(line) > 40 else ""))
 
 
 def _summary_writer(folder: Path, resume_step: int | None):

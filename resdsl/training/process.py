@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import signal
 
 import torch
 import torch.distributed as dist
 
 from resdsl.backends.pytorch.devices import resolve_device
+from resdsl.errors import ResdslError
 
 
 class Process:
@@ -49,6 +51,19 @@ class Process:
     def barrier(self) -> None:
         if self.world > 1:
             dist.barrier()
+
+    def peer_failure(self, error: RuntimeError) -> ResdslError | None:
+        """E712 for a collective that failed because another process of the run died
+        (NCCL raises a DistError, gloo a RuntimeError from its transport); None for any
+        other error."""
+        text = str(error)
+        if self.world == 1 or not (isinstance(error, dist.DistError) or "gloo" in text):
+            return None
+        reason = re.sub(r"^\[[^\]]*\]\s*", "", text).split(". ")[0]  # no source path
+        return ResdslError(f"rank {self.rank} lost the other processes of the run: {reason}",
+                           hint="another rank stopped (see its output). Under torchrun "
+                                "--max-restarts N, --resume auto continues from the last "
+                                "checkpoint", code="E712")
 
     def replicas_digest(self, model: torch.nn.Module) -> str | None:
         """Under DDP every rank must end with the same weights: their common sha256, or
