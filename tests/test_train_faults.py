@@ -117,10 +117,13 @@ def test_out_that_cannot_be_a_folder_is_a_located_error(cli, tmp_path):
 def _mounted_tmpfs(folder: Path, options: str):
     """A tmpfs of its own at `folder`, or a skip where this machine will not mount one."""
     folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
-                             capture_output=True)
+    try:
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
+                                 capture_output=True, text=True)
+    except FileNotFoundError:
+        pytest.skip("no mount command here")
     if mounted.returncode:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
     try:
         yield folder
     finally:
@@ -206,9 +209,9 @@ def test_resume_auto_starts_afresh_then_continues(cli, tmp_path):
     code, out, err = cli("train", ARCH, *TINY, "--out", tmp_path, "--steps", "6",
                          "--resume", "auto")
     assert code == 0 and "steps 4 to 6" in out and "resuming from" in out, err
-    code, _, err = cli("train", ARCH, *TINY, "--out", tmp_path / "new", "--resume")
+    code, _, err = cli("train", ARCH, *TINY, "--out", tmp_path / "typo", "--resume")
     assert code == 1 and "error[E707]: --resume: there is no checkpoint in" in err
-    assert "--resume auto starts afresh" in err
+    assert "--resume auto starts afresh" in err and not (tmp_path / "typo").exists()
 
 
 # --- divergence -------------------------------------------------------------------------
@@ -324,6 +327,11 @@ def _rank_of(pid: int) -> int | None:
     return ranks[0] if ranks else None
 
 
+# A store of its own for each restart: torchrun's shared one can hand a restarted rank its
+# peer's address from the attempt before (pytorch/pytorch#135712), and it cannot connect.
+RESTARTABLE = {"TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1"}
+
+
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc")
 def test_torchrun_restarts_a_killed_rank_and_resume_auto_continues(tmp_path):
     """Two CPU processes under DDP (gloo); rank 1 is killed after a checkpoint. The
@@ -332,16 +340,16 @@ def test_torchrun_restarts_a_killed_rank_and_resume_auto_continues(tmp_path):
     out = tmp_path / "ddp"
     agent = subprocess.Popen(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-         "--max-restarts", "1", "--master_port", str(29500 + os.getpid() % 1000 + 1),
+         "--max-restarts", "1", "--standalone",
          "-m", "resdsl", "train", ARCH, "--set", "n=1", "--data", "synthetic",
          "--synthetic-size", "256", "--out", str(out), "--steps", "300", "--batch", "16",
          "--log-every", "2", "--checkpoint-every", "4", "--device", "cpu", "--no-progress",
          "--resume", "auto"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        cwd=ROOT, env=dict(os.environ, OMP_NUM_THREADS="1"))
+        cwd=ROOT, env=dict(os.environ, OMP_NUM_THREADS="1", **RESTARTABLE))
     _wait_for_lines(out, 9, agent)
     (victim,) = [pid for pid in _children(agent.pid) if _rank_of(pid) == 1]
     os.kill(victim, signal.SIGKILL)
-    stdout, stderr = agent.communicate(timeout=300)
+    stdout, stderr = agent.communicate(timeout=240)
     assert agent.returncode == 0, stderr
     assert "resuming from" in stdout and "replicas identical: 2 ranks" in stdout
     assert stdout.count("test error:") == 1  # rank 0 alone reports, once, at the end

@@ -117,7 +117,7 @@ TRAIN = Command(
     ("resdsl train archs/cifar-resnet.arch --set n=9 --data cifar10:cifar-10-batches-py --out runs/resnet56",
      "torchrun --nproc_per_node 4 -m resdsl train archs/resnet50-v1.5.arch --data imagefolder:imagenet --out runs/r50 --amp bf16 --channels-last",
      "resdsl train archs/cifar-resnet.arch --data synthetic --steps 200 --out /tmp/smoke --overwrite",
-     "torchrun --nproc_per_node 8 --max-restarts 3 -m resdsl train archs/resnet50.arch --data imagefolder:imagenet --out runs/r50 --resume auto"),
+     "TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 torchrun --standalone --nproc_per_node 8 --max-restarts 3 -m resdsl train archs/resnet50.arch --data imagefolder:imagenet --out runs/r50 --resume auto"),
     _arguments, _train)
 
 

@@ -26,7 +26,10 @@ class Process:
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
         if self.world > 1 and not dist.is_initialized():
-            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+            try:
+                dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+            except RuntimeError as error:
+                raise self.peer_failure(error) or error
 
     @property
     def main(self) -> bool:

@@ -19,10 +19,15 @@ LOCK = ".lock"
 class Claim:
     """Rank 0's hold on `out`, from `claim` until `release`."""
 
-    def __init__(self, out: Path, handle: int):
-        self.out, self.handle = out, handle
+    def __init__(self, out: Path, handle: int, created: bool):
+        self.out, self.handle, self.created = out, handle, created
 
     def release(self) -> None:
+        """Drop the lock; a folder this run created and left empty (it failed before
+        writing anything) goes too."""
+        if self.created and os.listdir(self.out) == [LOCK]:
+            (self.out / LOCK).unlink()
+            self.out.rmdir()
         os.close(self.handle)  # closing the descriptor drops the lock
 
 
@@ -32,6 +37,7 @@ def claim(out: Path) -> Claim:
     if out.exists() and not out.is_dir():
         raise ResdslError(f"--out {out} is a file, not a folder", Span(str(out), 0, 0),
                           hint="give a folder for the run's records", code="E701")
+    created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
         handle = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
@@ -48,7 +54,7 @@ def claim(out: Path) -> Claim:
                           hint="wait for it to end, or give another --out", code="E710") from None
     os.ftruncate(handle, 0)
     os.pwrite(handle, f"pid {os.getpid()}\n".encode(), 0)
-    return Claim(out, handle)
+    return Claim(out, handle, created)
 
 
 def _reason(out: Path, error: OSError) -> str:
