@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -345,11 +345,16 @@ def test_torchrun_restarts_a_killed_rank_and_resume_auto_continues(tmp_path):
          "--synthetic-size", "256", "--out", str(out), "--steps", "300", "--batch", "16",
          "--log-every", "2", "--checkpoint-every", "4", "--device", "cpu", "--no-progress",
          "--resume", "auto"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        cwd=ROOT, env=dict(os.environ, OMP_NUM_THREADS="1", **RESTARTABLE))
-    _wait_for_lines(out, 9, agent)
-    (victim,) = [pid for pid in _children(agent.pid) if _rank_of(pid) == 1]
-    os.kill(victim, signal.SIGKILL)
-    stdout, stderr = agent.communicate(timeout=240)
+        cwd=ROOT, env=dict(os.environ, OMP_NUM_THREADS="1", **RESTARTABLE),
+        start_new_session=True)
+    try:
+        _wait_for_lines(out, 9, agent)
+        (victim,) = [pid for pid in _children(agent.pid) if _rank_of(pid) == 1]
+        os.kill(victim, signal.SIGKILL)
+        stdout, stderr = agent.communicate(timeout=240)
+    finally:  # a failed restart must not leave the agent and its workers behind
+        with suppress(ProcessLookupError):
+            os.killpg(agent.pid, signal.SIGKILL)
     assert agent.returncode == 0, stderr
     assert "resuming from" in stdout and "replicas identical: 2 ranks" in stdout
     assert stdout.count("test error:") == 1  # rank 0 alone reports, once, at the end
