@@ -17,13 +17,16 @@ torch = pytest.importorskip("torch")
 
 from resdsl.errors import ResdslError  # noqa: E402
 from resdsl.training import checkpoint  # noqa: E402
-from resdsl.training.data import EpochBatches, _pad_crop_flip, cifar10, image_folder  # noqa: E402
+from resdsl.training.augment import draw_crops, pad_crop_flip  # noqa: E402
+from resdsl.training.data import cifar10, image_folder  # noqa: E402
+from resdsl.training.feed import EpochBatches, batches  # noqa: E402
 from resdsl.training.loop import TrainConfig, train  # noqa: E402
 from resdsl.training.recipe import Recipe, default_recipe  # noqa: E402
 from resdsl.training.schedule import PaperSchedule  # noqa: E402
 from tests.conftest import ARCHS  # noqa: E402
 
 TINY = ["--set", "n=1"]
+CPU = torch.device("cpu")
 
 
 def _write_cifar(folder: Path, per_batch: int = 16) -> None:
@@ -48,7 +51,7 @@ def test_cifar10_loader_reads_the_official_format(tmp_path):
     first = torch.from_numpy(raw[b"data"][0].reshape(3, 32, 32))
     assert torch.equal(train_split.images[16], first)  # channel-major rows, in file order
     assert train_split.labels[16] == raw[b"labels"][0]
-    x, y = test_split.batch([0, 1], torch.Generator())
+    x, y = next(batches(test_split, 2, 0, 0, 0, 1, 0, 0, CPU))
     assert torch.allclose(x[0], test_split.images[0].float() / 255 - train_split.mean)
 
 
@@ -64,8 +67,8 @@ def test_cifar10_errors_name_the_file(tmp_path):
 
 def test_cifar_augmentation_pads_crops_and_flips():
     x = torch.arange(2 * 3 * 32 * 32, dtype=torch.float32).reshape(2, 3, 32, 32)
-    a = _pad_crop_flip(x, 4, torch.Generator().manual_seed(5))
-    b = _pad_crop_flip(x, 4, torch.Generator().manual_seed(5))
+    a = pad_crop_flip(x, 4, draw_crops(2, 4, torch.Generator().manual_seed(5)))
+    b = pad_crop_flip(x, 4, draw_crops(2, 4, torch.Generator().manual_seed(5)))
     assert torch.equal(a, b) and a.shape == x.shape
     padded = torch.nn.functional.pad(x, (4, 4, 4, 4))
     for i in range(2):  # each output is a window of the padded image, maybe mirrored
@@ -86,11 +89,12 @@ def test_image_folder_loader(tmp_path):
     (tmp_path / "train" / "dog" / "notes.txt").write_text("not an image")
     train_split, val_split = image_folder(tmp_path, crop=32)
     assert len(train_split) == 6 and train_split.labels.tolist() == [0, 0, 0, 1, 1, 1]
-    x, y = train_split.batch([0, 4], torch.Generator().manual_seed(0))
-    assert x.shape == (2, 3, 32, 32) and y.tolist() == [0, 1]
-    again, _ = train_split.batch([0, 4], torch.Generator().manual_seed(0))
-    assert torch.equal(x, again)
-    assert val_split.batch([5], torch.Generator())[0].shape == (1, 3, 32, 32)
+    x, y = next(batches(train_split, 2, 0, 0, 0, 1, 0, 0, CPU))
+    assert x.shape == (2, 3, 32, 32) and len(y) == 2
+    for workers in (0, 2):  # the same batches, whoever decodes them
+        again, _ = next(batches(train_split, 2, 0, 0, 0, 1, 0, workers, CPU))
+        assert torch.equal(x, again)
+    assert [len(y) for _, y in batches(val_split, 4, 0, 0, 0, 1, 0, 0, CPU)] == [4, 2]
     with pytest.raises(ResdslError, match="has no class folders"):
         image_folder(tmp_path / "train")
 

@@ -1,22 +1,16 @@
 """Training data: CIFAR-10's python-pickle batches, an ImageFolder tree, or synthetic
-images; the paper's augmentation; and a deterministic order of batches.
-
-Every batch is a pure function of (seed, epoch, batch number): the order comes from a
-`DistributedSampler` seeded per epoch, and each batch's augmentation from a generator
-seeded by its position. So a resumed run sees exactly the batches it would have seen,
-whatever the number of loader workers, and no data RNG state needs saving.
-"""
+images, each as a train and a test `Split`. How a split becomes batches on the device is
+feed.py's; the augmentation is augment.py's."""
 
 from __future__ import annotations
 
 import importlib.util
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from resdsl.errors import ResdslError, Span
 
@@ -28,7 +22,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp")
 
 @dataclass
 class Split:
-    """Images and labels, and how to turn a list of indices into a float batch."""
+    """Images and labels, the mean to subtract, and the size that files are cropped to."""
 
     images: torch.Tensor | list[Path]  # uint8 N x C x H x W in memory, or image files
     labels: torch.Tensor
@@ -40,57 +34,16 @@ class Split:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def batch(self, indices: list[int], generator: torch.Generator):
-        if isinstance(self.images, torch.Tensor):
-            x = self.images[indices].float() / 255
-            if self.train:
-                x = _pad_crop_flip(x, 4, generator)
-        else:
-            x = torch.stack([_load_image(self.images[i], self.crop, self.scale, self.train,
-                                         generator) for i in indices])
-        return x - self.mean, self.labels[indices]
+    @property
+    def in_memory(self) -> bool:
+        return isinstance(self.images, torch.Tensor)
 
-
-def _pad_crop_flip(x: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:
-    """CIFAR augmentation (sec. 4.2): pad 4 pixels, take a random crop, flip half."""
-    n, _, h, w = x.shape
-    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
-    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
-    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
-    rows = (dy[:, None] + torch.arange(h)[None, :])[:, None, :, None]
-    cols = (dx[:, None] + torch.arange(w)[None, :])[:, None, None, :]
-    flip = torch.rand(n, generator=generator) < 0.5
-    cols = torch.where(flip[:, None, None, None], cols.flip(-1), cols)
-    batch = torch.arange(n)[:, None, None, None]
-    channel = torch.arange(x.shape[1])[None, :, None, None]
-    return padded[batch, channel, rows, cols]
-
-
-def _load_image(path: Path, crop: int, scale, train: bool, generator) -> torch.Tensor:
-    """ImageNet-style (sec. 3.4): shorter side resized to a random size in [256, 480],
-    a random crop, a random flip; for evaluation, shorter side 256 and the centre crop."""
-    from PIL import Image
-
-    with Image.open(path) as image:
-        image = image.convert("RGB")
-        low, high = scale if train else (256, 256)
-        side = int(torch.randint(low, high + 1, (1,), generator=generator)) if train else low
-        side = max(side, crop)
-        w, h = image.size
-        factor = side / min(w, h)
-        image = image.resize((max(crop, round(w * factor)), max(crop, round(h * factor))),
-                             Image.BILINEAR)
-        w, h = image.size
-        if train:
-            top = int(torch.randint(0, h - crop + 1, (1,), generator=generator))
-            left = int(torch.randint(0, w - crop + 1, (1,), generator=generator))
-        else:
-            top, left = (h - crop) // 2, (w - crop) // 2
-        array = np.asarray(image.crop((left, top, left + crop, top + crop)), dtype=np.float32)
-    x = torch.from_numpy(array.copy()).permute(2, 0, 1) / 255
-    if train and torch.rand(1, generator=generator).item() < 0.5:
-        x = x.flip(-1)
-    return x
+    def to(self, device: torch.device) -> "Split":
+        """The split with what the device needs on it: all of an in-memory split (once,
+        for the whole run), the mean of one read from files."""
+        move = (lambda t: t.to(device)) if self.in_memory else (lambda t: t)
+        return replace(self, images=move(self.images), labels=move(self.labels),
+                       mean=self.mean.to(device))
 
 
 # --- sources ----------------------------------------------------------------------------
@@ -183,50 +136,3 @@ def synthetic(shape: tuple[int, ...], classes: int, size: int = 1024,
     cut = size * 7 // 8
     return (Split(images[:cut], labels[:cut], mean, True, shape[-1]),
             Split(images[cut:], labels[cut:], mean, False, shape[-1]))
-
-
-# --- the order of batches ---------------------------------------------------------------
-
-class EpochBatches(Dataset):
-    """The batches of one epoch for this process, from `first` on; item k is a pure
-    function of (seed, epoch, k), so a DataLoader's workers can make them in parallel.
-    A training split is shuffled by a `DistributedSampler` and its last partial batch
-    dropped; a test split is read in order, once."""
-
-    def __init__(self, split: Split, batch: int, seed: int, epoch: int, rank: int, world: int,
-                 first: int = 0):
-        if split.train:
-            sampler = DistributedSampler(range(len(split)), num_replicas=world, rank=rank,
-                                         shuffle=True, seed=seed, drop_last=True)
-            sampler.set_epoch(epoch)
-            order = list(sampler)
-            count = len(order) // batch
-        else:  # every image once, none repeated to even out the ranks
-            order = list(range(rank, len(split), world))
-            count = -(-len(order) // batch)
-        self.batches = [order[k * batch:(k + 1) * batch] for k in range(first, count)]
-        self.split, self.seed, self.epoch, self.rank, self.first = split, seed, epoch, rank, first
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def __getitem__(self, k: int):
-        position = ((self.seed * 1_000_003 + self.epoch) * 1_000_003 + self.first + k) * 4099
-        generator = torch.Generator().manual_seed((position + self.rank) % 2**63)
-        return self.split.batch(self.batches[k], generator)
-
-
-def batches_per_epoch(split: Split, batch: int, world: int) -> int:
-    return (len(split) // world) // batch
-
-
-def epoch_loader(split: Split, batch: int, seed: int, epoch: int, rank: int, world: int,
-                 first: int, workers: int, pin_memory: bool) -> DataLoader:
-    """This rank's batches of `epoch` from batch `first` on, made by `workers` processes
-    (0: in this one); pinned for an asynchronous copy to a GPU. The loader gets a
-    generator of its own: by default each new iterator draws a seed from torch's global
-    one, which dropout also draws from, and a resumed run, starting its loader
-    mid-epoch, would then draw in another order than the uninterrupted run."""
-    batches = EpochBatches(split, batch, seed, epoch, rank, world, first)
-    return DataLoader(batches, batch_size=None, num_workers=workers, pin_memory=pin_memory,
-                      generator=torch.Generator().manual_seed(seed))

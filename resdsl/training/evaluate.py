@@ -1,10 +1,12 @@
-"""The test split's loss and error, each rank reading its share and the sums combined."""
+"""The test split's loss and error, each rank reading its share and the sums combined.
+`split` is on the device (`Split.to`)."""
 
 from __future__ import annotations
 
 import torch
 
-from resdsl.training.data import Split, epoch_loader
+from resdsl.training.data import Split
+from resdsl.training.feed import batches
 from resdsl.training.process import Process
 from resdsl.training.step import autocast, memory_format
 
@@ -18,12 +20,10 @@ def evaluate(model: torch.nn.Module, split: Split, batch: int, process: Process,
     model.eval()
     layout = memory_format(channels_last)
     total = torch.zeros(3, dtype=torch.float64, device=process.device)
-    batches = epoch_loader(split, batch, seed, 0, process.rank, process.world, 0, workers,
-                           pin_memory=False)
     with torch.no_grad(), autocast(process.device, amp):
-        for x, y in batches:
-            out = model(x.to(process.device, memory_format=layout)).float()
-            y = y.to(process.device)
+        for x, y in batches(split, batch, seed, 0, process.rank, process.world, 0, workers,
+                            process.device):
+            out = model(x.contiguous(memory_format=layout)).float()
             total += torch.stack([
                 torch.nn.functional.cross_entropy(out, y, reduction="sum").double(),
                 (out.argmax(1) != y).sum().double(),

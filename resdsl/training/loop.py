@@ -1,7 +1,7 @@
 """The training loop, one process of one or many (torchrun): it joins the pieces.
 
-process.py (rank, device, collectives, signals) → data.py (sources, augmentation, batch
-order) → step.py (one step on the device) → schedule.py (the learning rate) →
+process.py (rank, device, collectives, signals) → data.py (sources) → feed.py (batches
+on the device, in a fixed order) with augment.py → step.py (one step on the device) → schedule.py (the learning rate) →
 evaluate.py → metrics.py (metrics.jsonl, TensorBoard, speed) and progress.py (what a user
 watches) → checkpoint.py (checked saves, exact resume), all in the --out folder that
 rundir.py holds for the run.
@@ -31,8 +31,9 @@ from resdsl.backends.pytorch.runtime import from_graph
 from resdsl.backends.summary import summarize
 from resdsl.errors import ResdslError, Span
 from resdsl.training import checkpoint, rundir
-from resdsl.training.data import batches_per_epoch, epoch_loader, open_source
+from resdsl.training.data import open_source
 from resdsl.training.evaluate import evaluate
+from resdsl.training.feed import batches, batches_per_epoch
 from resdsl.training.metrics import METRICS, TENSORBOARD, MetricsLog, SpeedMeter, Window
 from resdsl.training.process import Interrupt, Process
 from resdsl.training.progress import Progress
@@ -108,9 +109,9 @@ class Run:
         self.step = 0
         self.notes: list[str] = []  # printed after the first line
         self.resumed = self._start()
-        self.train_split, self.test_split = open_source(
+        self.train_split, self.test_split = (split.to(process.device) for split in open_source(
             config.data, self.summary.input, self.summary.output[0], config.synthetic_size,
-            config.seed)
+            config.seed))
         self.per_epoch = batches_per_epoch(self.train_split, self.per_rank, process.world)
         if self.per_epoch == 0:
             raise ResdslError(f"{len(self.train_split)} training images make no batch of "
@@ -199,9 +200,9 @@ class Run:
         config, process = self.config, self.process
         while self.step < self.recipe.steps:
             epoch, first = divmod(self.step, self.per_epoch)
-            for x, y in epoch_loader(self.train_split, self.per_rank, config.seed, epoch,
-                                     process.rank, process.world, first, config.workers,
-                                     pin_memory=process.device.type == "cuda"):
+            for x, y in batches(self.train_split, self.per_rank, config.seed, epoch,
+                                process.rank, process.world, first, config.workers,
+                                process.device):
                 self.rates.append(self.schedule.get_last_lr()[0])
                 self.pending.append(self.train_step(x, y))
                 self.step += 1
