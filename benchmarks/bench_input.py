@@ -5,7 +5,8 @@ against what a user would otherwise write.
    - CIFAR's recipe on in-memory images (pad, crop, flip; a gather on the device);
    - the paper's ImageNet recipe on JPEG files (random shorter side in [256, 480], 224
      crop, flip) written here, at 0, 1, 2, ... loader workers, against torchvision's
-     ImageFolder with the same recipe as PIL transforms at the same workers;
+     ImageFolder with the same recipe as PIL transforms at the same workers; and the
+     workers' share alone (decoding into canvases and drawing boxes), per core;
 2. what the model consumes: a ResNet-50 (224) or ResNet-56 (CIFAR) training step's
    images/s on the same device, and the pipeline's multiple of it;
 3. `resdsl train` against a plain PyTorch loop on the same model (bench_train.py's two
@@ -29,16 +30,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader
 
 import resdsl
 from bench_train import plain_loop, resdsl_loop
 from common import ROOT, sync, write_section
 from resdsl.backends.pytorch.devices import describe, resolve_device
 from resdsl.training.data import IMAGENET_MEAN, image_folder, synthetic
-from resdsl.training.feed import batches
+from resdsl.training.feed import EpochBatches, batches
 from resdsl.training.step import TrainStep
 
 JPEG_SIZE = (500, 375)  # ImageNet's typical photo
+CPU = torch.device("cpu")
 
 
 def write_jpegs(folder: Path, count: int) -> None:
@@ -60,12 +63,12 @@ def write_jpegs(folder: Path, count: int) -> None:
 def timed(make_batches, device, images: int) -> float:
     """Images/s over the batches after the first (worker start-up is left out)."""
     seen, start = 0, None
-    for x, _ in make_batches():
+    for batch in make_batches():
         if start is None:
             sync(device)
             start = time.perf_counter()
         else:
-            seen += len(x)
+            seen += len(batch[-1])  # the labels
         if seen >= images:
             break
     sync(device)
@@ -137,6 +140,10 @@ def report(args) -> str:
         train_split = train_split.to(device)
         resnet50 = model_rate("archs/resnet50-v1.5.arch", {}, args.batch, device, args)
         for workers in args.workers:
+            decoding = statistics.median(timed(
+                lambda: DataLoader(EpochBatches(train_split, args.batch, 0, 0, 0, 1),
+                                   batch_size=None, num_workers=workers),
+                CPU, args.jpegs - 2 * args.batch) for _ in range(args.rounds))
             ours = statistics.median(timed(
                 lambda: batches(train_split, args.batch, 0, 0, 0, 1, 0, workers, device),
                 device, args.jpegs - 2 * args.batch) for _ in range(args.rounds))
@@ -148,6 +155,8 @@ def report(args) -> str:
             rows.append(f"| ImageNet recipe, JPEG {JPEG_SIZE[0]}x{JPEG_SIZE[1]}, batch "
                         f"{args.batch} | resdsl | {workers} | {ours:,.0f} ({ours / cores:,.0f}"
                         f"/core) | ResNet-50: {resnet50:,.1f} | **{ours / resnet50:,.1f}x** |")
+            rows.append(f"| | resdsl, decoding alone (workers' share) | {workers} | "
+                        f"{decoding:,.0f} ({decoding / cores:,.0f}/core) | | |")
             rows.append(f"| | torchvision ImageFolder + transforms | {workers} | "
                         f"{theirs:,.0f} ({theirs / cores:,.0f}/core) | | "
                         f"{theirs / resnet50:,.1f}x |")

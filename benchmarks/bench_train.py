@@ -4,7 +4,7 @@ PyTorch loop over the same model and the same images, on a CPU or a GPU.
 The plain loop does only the work that training cannot skip: index a batch of in-memory
 images, scale it, move it to the device, forward, cross-entropy, backward, SGD, under
 the same autocast and memory layout. resdsl's loop also augments every batch (pad, crop,
-flip), reads it through a DataLoader, steps the LR scheduler, gathers per-step metrics,
+flip) on the device, steps the LR scheduler, gathers per-step metrics,
 writes metrics.jsonl and draws its progress. Both read the synthetic source's images
 (CIFAR-sized or ImageNet-sized). Rounds alternate (resdsl, plain, plain, resdsl, ...);
 each figure is the median over rounds of the images per second after the first 10 steps.

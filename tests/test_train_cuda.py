@@ -53,3 +53,27 @@ def test_check_on_the_gpu(cli, device):
     code, out, err = cli("compile", ARCHS / "resnet50-v1.5.arch", "--check", "--device", device)
     assert code == 0, err
     assert out.splitlines()[0].startswith("resnet50-v1.5 on cuda:0") and out.rstrip().endswith("ok")
+
+
+def test_batches_on_the_gpu_are_those_of_the_cpu(tmp_path):
+    """The same crops and flips whichever device makes them: in-memory batches exactly,
+    file batches (copied on a side stream, resampled by the GPU) to rounding."""
+    from PIL import Image
+
+    from resdsl.training.data import image_folder, synthetic
+    from resdsl.training.feed import batches
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    split, _ = synthetic((3, 32, 32), 10, size=512)
+    for (a, y), (b, z) in zip(batches(split, 64, 3, 1, 0, 1, 0, 0, cpu),
+                              batches(split.to(gpu), 64, 3, 1, 0, 1, 0, 0, gpu)):
+        assert b.device.type == "cuda" and torch.equal(a, b.cpu()) and torch.equal(y, z.cpu())
+    for part in ("train", "val"):
+        for i in range(8):
+            (tmp_path / part / str(i % 2)).mkdir(parents=True, exist_ok=True)
+            pixels = torch.randint(0, 256, (300 + 10 * i, 280, 3), dtype=torch.uint8).numpy()
+            Image.fromarray(pixels).save(tmp_path / part / str(i % 2) / f"{i}.jpg")
+    files, _ = image_folder(tmp_path, crop=224)
+    for (a, y), (b, z) in zip(batches(files, 4, 0, 0, 0, 1, 0, 2, cpu),
+                              batches(files.to(gpu), 4, 0, 0, 0, 1, 0, 2, gpu)):
+        assert torch.allclose(a, b.cpu(), atol=1e-4) and torch.equal(y, z.cpu())
