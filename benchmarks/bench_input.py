@@ -36,7 +36,7 @@ import resdsl
 from bench_train import plain_loop, resdsl_loop
 from common import ROOT, sync, write_section
 from resdsl.backends.pytorch.devices import describe, resolve_device
-from resdsl.training.data import IMAGENET_MEAN, image_folder, synthetic
+from resdsl.training.data import image_folder, synthetic
 from resdsl.training.feed import EpochBatches, batches
 from resdsl.training.step import TrainStep
 
@@ -87,7 +87,7 @@ def torchvision_loader(folder: Path, batch: int, workers: int):
 
     recipe = transforms.Compose([PaperScale(), transforms.RandomCrop(224),
                                  transforms.RandomHorizontalFlip(), transforms.ToTensor(),
-                                 transforms.Normalize(IMAGENET_MEAN, (1, 1, 1))])
+                                 transforms.Normalize((0.485, 0.456, 0.406), (1, 1, 1))])
     data = datasets.ImageFolder(str(folder / "train"), transform=recipe)
     return torch.utils.data.DataLoader(data, batch_size=batch, shuffle=True,
                                        num_workers=workers, drop_last=True)

@@ -96,3 +96,42 @@ def test_in_memory_batches_resume_mid_epoch_exactly():
     for x, i in zip(whole[0][0] + split.mean, order):  # a window of the padded image
         windows = [padded[i, :, dy:dy + 32, dx:dx + 32] for dy in range(9) for dx in range(9)]
         assert any(torch.allclose(x, w) or torch.allclose(x, w.flip(-1)) for w in windows)
+
+
+def test_an_image_folder_subtracts_the_per_pixel_mean_of_its_training_images(tmp_path):
+    sizes = [(300, 200), (200, 300), (260, 260)]
+    for i, size in enumerate(sizes):
+        for part in ("train", "val"):
+            (tmp_path / part / "a").mkdir(parents=True, exist_ok=True)
+            Image.fromarray(_ramp(*size)).save(tmp_path / part / "a" / f"{i}.png")
+    train, val = image_folder(tmp_path, crop=224)
+    assert train.mean.shape == (3, 224, 224) and val.mean is train.mean
+    crops = []
+    for w, h in sizes:  # Pillow's centre crop of each image resized to 256
+        resized = (round(w * EVAL_SIDE / min(w, h)), round(h * EVAL_SIDE / min(w, h)))
+        crops.append(_pillow_reference(tmp_path / "train" / "a" / f"{sizes.index((w, h))}.png",
+                                       ((resized[1] - 224) // 2, (resized[0] - 224) // 2),
+                                       EVAL_SIDE, 224, False))
+    assert (train.mean - torch.stack(crops).mean(0)).abs().mean() < 0.003
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_an_unreadable_image_is_a_located_error(cli, tmp_path, workers):
+    from tests.conftest import ARCHS
+
+    for part in ("train", "val"):
+        for i in range(4):
+            (tmp_path / part / str(i % 2)).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(_ramp(40, 36)).save(tmp_path / part / str(i % 2) / f"{i}.jpg")
+    good = (tmp_path / "val" / "1" / "3.jpg").read_bytes()
+    (tmp_path / "val" / "1" / "3.jpg").write_bytes(good[:len(good) // 3])  # truncated
+    command = ["train", ARCHS / "cifar-resnet.arch", "--set", "n=1", "--data",
+               f"imagefolder:{tmp_path}", "--steps", "2", "--batch", "4", "--log-every", "1",
+               "--workers", str(workers), "--no-progress"]
+    code, _, err = cli(*command, "--out", tmp_path / "run1")
+    bad = tmp_path / "val" / "1" / "3.jpg"
+    assert code == 1 and f"{bad}: error[E706]: cannot read the image {bad}" in err, err
+    (tmp_path / "train" / "0" / "0.jpg").write_text("not an image")  # read for the mean
+    code, _, err = cli(*command, "--out", tmp_path / "run2")
+    assert code == 1 and "error[E706]: cannot read the image" in err and "0.jpg" in err, err
+    assert "Traceback" not in err and "internal error" not in err

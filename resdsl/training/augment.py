@@ -20,6 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from resdsl.errors import ResdslError, Span
+
 EVAL_SIDE = 256  # the shorter side that evaluation's centre crop is taken from
 
 
@@ -52,6 +54,14 @@ def decode(path: Path, crop: int, scale: tuple[int, int], train: bool,
     side drawn from `scale` (or the centre of the image resized to EVAL_SIDE)."""
     from PIL import Image
 
+    try:
+        return _decode(Image, path, crop, scale, train, generator)
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise ResdslError(f"cannot read the image {path}: {error}", Span(str(path), 0, 0),
+                          code="E706") from None
+
+
+def _decode(Image, path, crop, scale, train, generator):
     with Image.open(path) as image:
         w, h = image.size
         side = int(torch.randint(scale[0], scale[1] + 1, (1,), generator=generator)) \

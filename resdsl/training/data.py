@@ -13,10 +13,11 @@ import numpy as np
 import torch
 
 from resdsl.errors import ResdslError, Span
+from resdsl.training.augment import crop_resize_flip, decode
 
 CIFAR_TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
 CIFAR_TEST = ["test_batch"]
-IMAGENET_MEAN = (0.485, 0.456, 0.406)  # per channel, for images of varying size
+MEAN_SAMPLE = 1024  # training images whose centre crops make an image folder's mean
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp")
 
 
@@ -119,10 +120,25 @@ def image_folder(folder: str | Path, crop: int = 224) -> tuple[Split, Split]:
                 if path.suffix.lower() in IMAGE_SUFFIXES:
                     files.append(path)
                     labels.append(label)
-        mean = torch.tensor(IMAGENET_MEAN).reshape(3, 1, 1)
+        if not files:
+            raise ResdslError(f"{root} has class folders but no images in them",
+                              Span(str(root), 0, 0),
+                              hint="images end in " + ", ".join(IMAGE_SUFFIXES), code="E706")
+        mean = _pixel_mean(files, crop) if train else splits[0].mean
         splits.append(Split(files, torch.tensor(labels), mean, train, crop,
                             scale=(256, 480) if crop == 224 else (crop, crop * 15 // 8)))
     return splits[0], splits[1]
+
+
+def _pixel_mean(files: list[Path], crop: int) -> torch.Tensor:
+    """The per-pixel mean that sec. 3.4 subtracts: C x crop x crop, over the evaluation
+    crops of MEAN_SAMPLE training images spread evenly over the set."""
+    sample = files[::max(1, len(files) // MEAN_SAMPLE)][:MEAN_SAMPLE]
+    total = torch.zeros(3, crop, crop, dtype=torch.float64)
+    for path in sample:
+        image, box = decode(path, crop, None, False, None)
+        total += crop_resize_flip(image[None], torch.tensor([box]), crop)[0].double()
+    return (total / len(sample)).float()
 
 
 def synthetic(shape: tuple[int, ...], classes: int, size: int = 1024,

@@ -13,12 +13,14 @@ seen, whatever the number of loader workers.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from itertools import chain
 from typing import Iterator
 
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from resdsl.errors import ResdslError, Span
 from resdsl.training.augment import collate, crop_resize_flip, decode, draw_crops, pad_crop_flip
 from resdsl.training.data import Split
 
@@ -55,9 +57,20 @@ class EpochBatches(Dataset):
 
     def __getitem__(self, k: int):
         split, generator = self.split, self.generator(k)
-        images, boxes = zip(*(decode(split.images[i], split.crop, split.scale, split.train,
-                                     generator) for i in self.batches[k]))
+        try:
+            images, boxes = zip(*(decode(split.images[i], split.crop, split.scale,
+                                         split.train, generator) for i in self.batches[k]))
+        except ResdslError as error:  # it cannot be pickled back from a worker
+            return Unreadable(error.span.file, error.message)
         return collate(list(images)), torch.tensor(boxes), split.labels[self.batches[k]]
+
+
+@dataclass
+class Unreadable:
+    """An image file that a worker could not decode, in place of its batch."""
+
+    path: str
+    message: str
 
 
 def batches_per_epoch(split: Split, batch: int, world: int) -> int:
@@ -76,8 +89,16 @@ def batches(split: Split, batch: int, seed: int, epoch: int, rank: int, world: i
     loader = DataLoader(epoch_batches, batch_size=None, num_workers=workers,
                         pin_memory=device.type == "cuda",
                         generator=torch.Generator().manual_seed(seed))
-    for canvas, boxes, labels in _to_device(loader, device):
+    for canvas, boxes, labels in _to_device(_readable(loader), device):
         yield crop_resize_flip(canvas, boxes, split.crop) - split.mean, labels
+
+
+def _readable(loader: DataLoader) -> Iterator:
+    for batch in loader:
+        if isinstance(batch, Unreadable):
+            raise ResdslError(batch.message, Span(batch.path, 0, 0),
+                              hint="remove or replace the file", code="E706")
+        yield batch
 
 
 def _from_memory(epoch_batches: EpochBatches, device: torch.device) -> Iterator:
