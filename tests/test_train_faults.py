@@ -84,6 +84,12 @@ def test_a_new_run_does_not_start_over_an_earlier_one(cli, tmp_path):
         "checkpoint-00000006.pt", "checkpoint-00000004.pt", "checkpoint-00000002.pt"]
     code, _, err = cli("train", ARCH, *TINY, "--out", tmp_path, "--resume", "--overwrite")
     assert code == 2 and "not allowed with argument --resume" in err
+    metrics = (tmp_path / "metrics.jsonl").read_bytes()
+    for steps in ("6", "4"):  # a finished run, resumed, trains nothing and records nothing
+        code, out, err = cli("train", ARCH, *TINY, "--out", tmp_path, "--steps", steps,
+                             "--resume")
+        assert code == 0 and "is at step 6, and --steps is" in out and "nothing to train" in out
+        assert (tmp_path / "metrics.jsonl").read_bytes() == metrics
 
 
 def test_a_second_run_on_the_same_out_is_refused_while_the_first_runs(tmp_path):
@@ -106,6 +112,13 @@ def test_a_second_run_on_the_same_out_is_refused_while_the_first_runs(tmp_path):
 def test_out_that_cannot_be_a_folder_is_a_located_error(cli, tmp_path):
     a_file = tmp_path / "file"
     a_file.write_text("not a folder")
+    code, _, err = cli("train", ARCH, *TINY, "--out", "", "--steps", "2")
+    assert code == 2 and "--out: give a folder, not an empty string" in err
+    odd = tmp_path / "odd"
+    (odd / "metrics.jsonl").mkdir(parents=True)
+    (odd / "checkpoint-00000009.pt").mkdir()  # a folder is no checkpoint
+    code, _, err = cli("train", ARCH, *TINY, "--out", odd, "--steps", "2", "--overwrite")
+    assert code == 1 and f"error[E701]: cannot delete {odd / 'metrics.jsonl'}" in err, err
     for out, why in ((a_file, f"--out {a_file} is a file, not a folder"),
                      (a_file / "run", f"cannot write to --out {a_file / 'run'}: {a_file} is a file")):
         code, _, err = cli("train", ARCH, *TINY, "--out", out, "--steps", "2")
@@ -163,6 +176,8 @@ def test_resume_passes_over_damaged_checkpoints_to_the_newest_intact_one(tmp_pat
     assert f"resuming from {two} (step 2)" in out and "steps 2 to 8" in out
     assert _same_weights(_newest(whole)["model"], _newest(parts)["model"])
     assert _train_steps(parts) == list(range(1, 9))
+    # the damaged ones were removed: they take no slot that an intact one needs
+    assert [checkpoint.read(p)["step"] for p in checkpoint.saved(parts)] == [8, 6, 4]
 
 
 def test_a_checkpoint_without_a_checksum_or_a_key_is_passed_over(tmp_path):

@@ -17,13 +17,19 @@ def _steps(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in parts)
 
 
+def _folder(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("give a folder, not an empty string")
+    return text
+
+
 def _arguments(train) -> None:
     train.add_argument("file", metavar="FILE", help="an .arch file or a bundled network name")
     train.add_argument("--data", required=True, metavar="SOURCE",
                        help="cifar10:DIR (the python batches of cifar-10-python.tar.gz), "
                             "imagefolder:DIR (DIR/train/<class>/*.jpg and DIR/val/...), "
                             "or synthetic (random images, for smoke runs)")
-    train.add_argument("--out", required=True, metavar="DIR",
+    train.add_argument("--out", required=True, metavar="DIR", type=_folder,
                        help="the run's folder: metrics.jsonl and checkpoint-STEP.pt go here; "
                             "one run at a time")
     start = train.add_mutually_exclusive_group()

@@ -57,7 +57,7 @@ def decode(path: Path, crop: int, scale: tuple[int, int], train: bool,
     try:
         return _decode(Image, path, crop, scale, train, generator)
     except (OSError, ValueError, Image.DecompressionBombError) as error:
-        raise ResdslError(f"cannot read the image {path}: {error}", Span(str(path), 0, 0),
+        raise ResdslError(f"cannot read this image: {error}", Span(str(path), 0, 0),
                           code="E706") from None
 
 
@@ -74,8 +74,9 @@ def _decode(Image, path, crop, scale, train, generator):
         array = np.asarray(image, dtype=np.uint8)
     extent = crop / factor  # the box's side in original pixels
     if train:
-        top = float(torch.randint(0, int(h * factor) - crop + 1, (1,), generator=generator))
-        left = float(torch.randint(0, int(w * factor) - crop + 1, (1,), generator=generator))
+        resized_h, resized_w = max(crop, round(h * factor)), max(crop, round(w * factor))
+        top = float(torch.randint(0, resized_h - crop + 1, (1,), generator=generator))
+        left = float(torch.randint(0, resized_w - crop + 1, (1,), generator=generator))
         flip = float(torch.rand(1, generator=generator).item() < 0.5)
         top, left = top / factor, left / factor
     else:

@@ -44,7 +44,7 @@ def _step_of(path: Path) -> int | None:
 
 def saved(folder: Path) -> list[Path]:
     """The checkpoint files in `folder`, newest first."""
-    found = [p for p in folder.glob(PATTERN) if _step_of(p) is not None]
+    found = [p for p in folder.glob(PATTERN) if _step_of(p) is not None and p.is_file()]
     return sorted(found, key=_step_of, reverse=True)
 
 
@@ -55,7 +55,12 @@ def save(folder: Path, state: dict, keep: int) -> Path:
     torch.save(dict(state, rng=rng_state()), buffer)
     payload = buffer.getvalue()
     path = path_for(folder, state["step"])
-    write_atomic(path, payload)
+    try:
+        write_atomic(path, payload)
+    except ResdslError as error:
+        raise ResdslError(error.message, error.span, code="E701",
+                          hint="the earlier checkpoints are intact: free some space, then "
+                               "continue with --resume") from None
     try:
         write_atomic(_checksum_path(path), f"{hashlib.sha256(payload).hexdigest()}  "
                                            f"{path.name}\n")
@@ -119,8 +124,10 @@ def read(path: Path) -> dict:
     try:
         state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        raise Damaged("holds objects other than tensors and plain data, which resdsl "
-                      f"does not load ({str(error).splitlines()[0]})") from None
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(error))
+        raise Damaged("holds objects other than tensors and plain data"
+                      + (f" ({found.group(1)})" if found else "")
+                      + ", which resdsl does not load") from None
     except Exception as error:  # not a torch file at all
         raise Damaged(f"is not a torch checkpoint ({error})") from None
     missing = [key for key in KEYS if not isinstance(state, dict) or key not in state]
@@ -132,9 +139,13 @@ def read(path: Path) -> dict:
 def check_same_run(state: dict, arch: str, params: dict, path: Path) -> None:
     """A checkpoint resumes only the network (file and --set values) that wrote it."""
     if (Path(str(state["arch"])).name, state["params"]) != (Path(arch).name, params):
-        raise ResdslError(f"--resume: {path.name} is of {state['arch']} "
-                          f"{state['params'] or ''}, not {arch} {params or ''}",
+        raise ResdslError(f"--resume: {path.name} is of {_named(state['arch'], state['params'])}, "
+                          f"not {_named(arch, params)}",
                           Span(str(path), 0, 0), code="E707")
+
+
+def _named(arch, params: dict) -> str:
+    return " ".join([str(arch), *(f"--set {k}={v}" for k, v in params.items())])
 
 
 def rng_state() -> dict:

@@ -141,7 +141,10 @@ class Run:
                 else:
                     rundir.refuse_earlier_run(config.out)
             return False
-        self.notes += [f"skipped {path}: it {reason}" for path, reason in found.skipped]
+        self.notes += [f"skipped {path}: it {reason}; removed it" for path, reason in found.skipped]
+        if self.process.main:  # the run redoes those steps; kept, they would fill the slots
+            for path, _ in found.skipped:
+                checkpoint.remove(path)
         state = found.state
         checkpoint.check_same_run(state, config.arch, config.params, found.path)
         try:
@@ -171,6 +174,10 @@ class Run:
         self.progress = Progress(config.progress and process.main, self.recipe.steps)
         for line in [self._header(), *self.notes]:
             self._say(line)
+        if self.step >= self.recipe.steps:
+            self._say(f"{config.out} is at step {self.step:,}, and --steps is "
+                      f"{self.recipe.steps:,}: nothing to train (raise --steps to go on)")
+            return Result(self.step, None)
         self.log = MetricsLog(config.out, self.step if self.resumed else None,
                               config.tensorboard, self._say) if process.main else None
         try:
@@ -257,7 +264,7 @@ class Run:
         kept = (f"the last checkpoint, {saved[0]}, was saved before it"
                 if saved else "no checkpoint was saved")
         return ResdslError(f"training diverged: {what}; {kept}",
-                           hint="lower --lr or add --warmup-lr, and start again with "
+                           Span(str(self.config.out), 0, 0), hint="lower --lr or add --warmup-lr, and start again with "
                                 "--overwrite", code="E711")
 
     def _save(self) -> None:

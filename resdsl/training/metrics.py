@@ -135,7 +135,7 @@ def _line(**record) -> str:
 def _lines_up_to(path: Path, step: int, say) -> list[str]:
     """The lines of `path` up to `step`; a line that is not a whole record (a full disk
     tore it) is dropped with a note."""
-    if not path.exists():
+    if not path.is_file():  # absent, or something write_atomic will refuse
         return []
     kept = []
     text = path.read_bytes().decode("utf-8", errors="replace")

@@ -83,7 +83,13 @@ def refuse_earlier_run(out: Path) -> None:
 
 def clear(out: Path) -> None:
     """Delete an earlier run's records, for --overwrite or a run that saved no checkpoint."""
-    (out / METRICS).unlink(missing_ok=True)
-    for path in checkpoint.saved(out):
-        checkpoint.remove(path)
+    try:
+        (out / METRICS).unlink(missing_ok=True)
+        for path in checkpoint.saved(out):
+            checkpoint.remove(path)
+    except OSError as error:
+        raise ResdslError(f"cannot delete {error.filename}: {error.strerror}",
+                          Span(str(error.filename), 0, 0),
+                          hint="move it out of --out, or give another --out",
+                          code="E701") from None
     shutil.rmtree(out / TENSORBOARD, ignore_errors=True)
