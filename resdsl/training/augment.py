@@ -70,7 +70,7 @@ def _decode(Image, path, crop, scale, train, generator):
         # A JPEG decodes at 1/2, 1/4 or 1/8 scale for little cost; keep the box's pixels.
         image.draft("RGB", (max(1, round(w * factor)), max(1, round(h * factor))))
         image = image.convert("RGB")
-        reduced = image.size[0] / w
+        across, down = image.size[0] / w, image.size[1] / h  # the decoder's reduction
         array = np.asarray(image, dtype=np.uint8)
     extent = crop / factor  # the box's side in original pixels
     if train:
@@ -81,8 +81,7 @@ def _decode(Image, path, crop, scale, train, generator):
         top, left = top / factor, left / factor
     else:
         top, left, flip = (h - extent) / 2, (w - extent) / 2, 0.0
-    box = [top * reduced, left * reduced, extent * reduced, extent * reduced, flip,
-           *array.shape[:2]]
+    box = [top * down, left * across, extent * down, extent * across, flip, *array.shape[:2]]
     return torch.from_numpy(array.copy()).permute(2, 0, 1), box
 
 
