@@ -119,8 +119,9 @@ def test_out_that_cannot_be_a_folder_is_a_located_error(cli, tmp_path):
     (odd / "checkpoint-00000009.pt").mkdir()  # a folder is no checkpoint
     code, _, err = cli("train", ARCH, *TINY, "--out", odd, "--steps", "2", "--overwrite")
     assert code == 1 and f"error[E701]: cannot delete {odd / 'metrics.jsonl'}" in err, err
+    under = a_file / "run"
     for out, why in ((a_file, f"--out {a_file} is a file, not a folder"),
-                     (a_file / "run", f"cannot write to --out {a_file / 'run'}: {a_file} is a file")):
+                     (under, f"cannot write to --out {under}: {a_file} is a file")):
         code, _, err = cli("train", ARCH, *TINY, "--out", out, "--steps", "2")
         assert code == 1 and f"error[E701]: {why}" in err, err
         assert "Traceback" not in err and a_file.read_text() == "not a folder"

@@ -47,11 +47,12 @@ def pad_crop_flip(x: torch.Tensor, pad: int, crops: torch.Tensor) -> torch.Tenso
     return padded[batch, channel, rows, cols]
 
 
-def decode(path: Path, crop: int, scale: tuple[int, int], train: bool,
-           generator: torch.Generator) -> tuple[torch.Tensor, list[float]]:
+def decode(path: Path, crop: int, scale: tuple[int, int] | None, train: bool,
+           generator: torch.Generator | None) -> tuple[torch.Tensor, list[float]]:
     """One image file as uint8 C x H x W, and the row of `crop_resize_flip`'s boxes that
     makes the `crop` x `crop` output: a `crop` square of the image resized to a shorter
-    side drawn from `scale` (or the centre of the image resized to EVAL_SIDE)."""
+    side drawn from `scale` (or, not training, with neither `scale` nor `generator`, the
+    centre of the image resized to EVAL_SIDE)."""
     from PIL import Image
 
     try:

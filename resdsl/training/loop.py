@@ -1,8 +1,8 @@
 """The training loop, one process of one or many (torchrun): it joins the pieces.
 
 process.py (rank, device, collectives, signals) → data.py (sources) → feed.py (batches
-on the device, in a fixed order) with augment.py → step.py (one step on the device) → schedule.py (the learning rate) →
-evaluate.py → metrics.py (metrics.jsonl, TensorBoard, speed) and progress.py (what a user
+on the device, in a fixed order) with augment.py → step.py (one step on the device) →
+schedule.py (the learning rate) → evaluate.py → metrics.py (metrics.jsonl, TensorBoard, speed) and progress.py (what a user
 watches) → checkpoint.py (checked saves, exact resume), all in the --out folder that
 rundir.py holds for the run.
 
@@ -141,10 +141,6 @@ class Run:
                 else:
                     rundir.refuse_earlier_run(config.out)
             return False
-        self.notes += [f"skipped {path}: it {reason}; removed it" for path, reason in found.skipped]
-        if self.process.main:  # the run redoes those steps; kept, they would fill the slots
-            for path, _ in found.skipped:
-                checkpoint.remove(path)
         state = found.state
         checkpoint.check_same_run(state, config.arch, config.params, found.path)
         try:
@@ -157,6 +153,11 @@ class Run:
             raise ResdslError(f"--resume: {found.path.name} does not fit "
                               f"{self.summary.network}: {str(error).splitlines()[0]}",
                               Span(str(found.path), 0, 0), code="E707") from None
+        self.notes += [f"skipped {path}: it {reason}; removed it"
+                       for path, reason in found.skipped]
+        if self.process.main:  # the run redoes those steps; kept, they would fill the slots
+            for path, _ in found.skipped:
+                checkpoint.remove(path)
         self.notes.append(f"resuming from {found.path} (step {self.step:,})")
         return True
 
@@ -264,7 +265,8 @@ class Run:
         kept = (f"the last checkpoint, {saved[0]}, was saved before it"
                 if saved else "no checkpoint was saved")
         return ResdslError(f"training diverged: {what}; {kept}",
-                           Span(str(self.config.out), 0, 0), hint="lower --lr or add --warmup-lr, and start again with "
+                           Span(str(self.config.out), 0, 0),
+                           hint="lower --lr or add --warmup-lr, and start again with "
                                 "--overwrite", code="E711")
 
     def _save(self) -> None:
