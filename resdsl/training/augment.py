@@ -9,7 +9,8 @@ on every device and by any number of loader workers, so a resumed run stays bit-
   224 crop, flip half. A worker decodes the file (JPEG at a reduced scale where that
   still covers the crop) and draws the crop's box in the decoded image's pixels; on the
   device one `grid_sample` call crops, resizes (bilinear) and flips the whole batch.
-  Evaluation takes the centre 224 of the image resized to 256.
+  Evaluation takes the centre 224 of the image resized to 256 (resdsl/evaluation adds
+  the paper's 10-crop and multi-scale views).
 """
 
 from __future__ import annotations
@@ -48,25 +49,26 @@ def pad_crop_flip(x: torch.Tensor, pad: int, crops: torch.Tensor) -> torch.Tenso
 
 
 def decode(path: Path, crop: int, scale: tuple[int, int] | None, train: bool,
-           generator: torch.Generator | None) -> tuple[torch.Tensor, list[float]]:
+           generator: torch.Generator | None, side: int = EVAL_SIDE
+           ) -> tuple[torch.Tensor, list[float]]:
     """One image file as uint8 C x H x W, and the row of `crop_resize_flip`'s boxes that
     makes the `crop` x `crop` output: a `crop` square of the image resized to a shorter
     side drawn from `scale` (or, not training, with neither `scale` nor `generator`, the
-    centre of the image resized to EVAL_SIDE)."""
+    centre of the image resized to `side`)."""
     from PIL import Image
 
     try:
-        return _decode(Image, path, crop, scale, train, generator)
+        return _decode(Image, path, crop, scale, train, generator, side)
     except (OSError, ValueError, Image.DecompressionBombError) as error:
         raise ResdslError(f"cannot read this image: {error}", Span(str(path), 0, 0),
                           code="E706") from None
 
 
-def _decode(Image, path, crop, scale, train, generator):
+def _decode(Image, path, crop, scale, train, generator, side):
     with Image.open(path) as image:
         w, h = image.size
-        side = int(torch.randint(scale[0], scale[1] + 1, (1,), generator=generator)) \
-            if train else EVAL_SIDE
+        if train:
+            side = int(torch.randint(scale[0], scale[1] + 1, (1,), generator=generator))
         factor = max(side, crop) / min(w, h)  # resized pixels per original pixel
         # A JPEG decodes at 1/2, 1/4 or 1/8 scale for little cost; keep the box's pixels.
         image.draft("RGB", (max(1, round(w * factor)), max(1, round(h * factor))))
@@ -97,16 +99,20 @@ def collate(images: list[torch.Tensor]) -> torch.Tensor:
     return batch
 
 
-def crop_resize_flip(canvas: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
-    """Each image's box resized to `size` x `size` and mirrored where its flip is 1, for
-    the whole batch in one bilinear `grid_sample`; values in [0, 1]. A row of `boxes` is
-    (top, left, height, width, flip, image height, image width) in pixels of `canvas`;
-    samples are kept inside the image, so the canvas's padding never blends in."""
+def crop_resize_flip(canvas: torch.Tensor, boxes: torch.Tensor,
+                     size: int | tuple[int, int]) -> torch.Tensor:
+    """Each image's box resized to `size` x `size` (or to `size`'s height x width) and
+    mirrored where its flip is 1, for the whole batch in one bilinear `grid_sample`;
+    values in [0, 1]. A row of `boxes` is (top, left, height, width, flip, image height,
+    image width) in pixels of `canvas`; samples are kept inside the image, so the
+    canvas's padding never blends in."""
     boxes = boxes.to(canvas.device, torch.float32)
     top, left, box_h, box_w, flip, image_h, image_w = boxes.unbind(1)
-    steps = torch.arange(size, device=canvas.device, dtype=torch.float32) + 0.5
-    ys = top[:, None] + steps * (box_h / size)[:, None] - 0.5  # pixel centres, N x size
-    xs = left[:, None] + steps * (box_w / size)[:, None] - 0.5
+    size_h, size_w = (size, size) if isinstance(size, int) else size
+    down = torch.arange(size_h, device=canvas.device, dtype=torch.float32) + 0.5
+    across = torch.arange(size_w, device=canvas.device, dtype=torch.float32) + 0.5
+    ys = top[:, None] + down * (box_h / size_h)[:, None] - 0.5  # pixel centres, N x size_h
+    xs = left[:, None] + across * (box_w / size_w)[:, None] - 0.5
     xs = torch.where(flip[:, None] > 0, xs.flip(1), xs)
     ys = torch.minimum(ys.clamp(min=0), (image_h - 1)[:, None])
     xs = torch.minimum(xs.clamp(min=0), (image_w - 1)[:, None])

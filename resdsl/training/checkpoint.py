@@ -96,7 +96,7 @@ def newest_intact(folder: Path) -> Found | None:
         except Damaged as reason:
             skipped.append((path, str(reason)))
     if skipped:
-        raise ResdslError(f"--resume: no checkpoint in {folder} is intact: " + "; ".join(
+        raise ResdslError(f"no checkpoint in {folder} is intact: " + "; ".join(
             f"{path.name} {reason}" for path, reason in skipped), Span(str(folder), 0, 0),
             hint="start again with --overwrite", code="E707")
     return None

@@ -79,15 +79,8 @@ def figure_format(output: str | Path) -> str:
 
 def draw(runs: list[Curves], output: str | Path, title: str | None = None) -> None:
     """Write the figure, whole or not at all, in the format `output`'s extension names."""
-    fmt = figure_format(output)
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ResdslError("plotting needs matplotlib", hint="pip install matplotlib "
-                          "(or 'resdsl[plot]')", code="E708") from None
+    figure_format(output)
+    plt = pyplot()
     figure, axes = plt.subplots(figsize=(6, 4), dpi=150)
     for curves, colour in zip(runs, plt.rcParams["axes.prop_cycle"].by_key()["color"] * 10):
         if curves.train:
@@ -104,7 +97,25 @@ def draw(runs: list[Curves], output: str | Path, title: str | None = None) -> No
     if title:
         axes.set_title(title)
     axes.legend(title="dashed: training, bold: test", fontsize="small", title_fontsize="small")
+    save(figure, output)
+
+
+def pyplot():
+    """matplotlib's pyplot, drawing to files (Agg), or E708 when it is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ResdslError("plotting needs matplotlib", hint="pip install matplotlib "
+                          "(or 'resdsl[plot]')", code="E708") from None
+    return plt
+
+
+def save(figure, output: str | Path) -> None:
+    """Write a figure whole or not at all, in the format `output`'s extension names."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format=fmt, bbox_inches="tight")
-    plt.close(figure)
+    figure.savefig(buffer, format=figure_format(output), bbox_inches="tight")
+    pyplot().close(figure)
     write_atomic(output, buffer.getvalue())

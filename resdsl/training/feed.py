@@ -89,11 +89,12 @@ def batches(split: Split, batch: int, seed: int, epoch: int, rank: int, world: i
     loader = DataLoader(epoch_batches, batch_size=None, num_workers=workers,
                         pin_memory=device.type == "cuda",
                         generator=torch.Generator().manual_seed(seed))
-    for canvas, boxes, labels in _to_device(_readable(loader), device):
+    for canvas, boxes, labels in _to_device(readable(loader), device):
         yield crop_resize_flip(canvas, boxes, split.crop) - split.mean, labels
 
 
-def _readable(loader: DataLoader) -> Iterator:
+def readable(loader: DataLoader) -> Iterator:
+    """The loader's batches; a worker's Unreadable becomes the E706 it stands for."""
     for batch in loader:
         if isinstance(batch, Unreadable):
             raise ResdslError(batch.message, Span(batch.path, 0, 0),
