@@ -2,8 +2,8 @@
 compiled to a graph IR with shapes, parameter and multiply-add counts, PyTorch modules and
 standalone PyTorch source.
 
-`build`, `count` and `render` never import torch; `load` and `source` (the torch backend) import it
-on first use, so the analysis commands start fast.
+`build`, `count` and `render` never import torch; `load`, `source` and `stages` (the torch
+backend) import it on first use, so the analysis commands start fast.
 """
 
 from resdsl.api import build, count, render
@@ -14,10 +14,10 @@ from resdsl.ir.registry import unregister as unregister_op
 from resdsl.safety import limits
 from resdsl.version import __version__
 
-__all__ = ["build", "count", "render", "load", "source", "limits", "ResdslError", "OpDef",
+__all__ = ["build", "count", "render", "load", "source", "stages", "limits", "ResdslError", "OpDef",
            "Arg", "register_op", "unregister_op", "__version__"]
 
-_TORCH_BACKEND = ("load", "source")
+_TORCH_BACKEND = ("load", "source", "stages")
 
 
 def __getattr__(name: str):

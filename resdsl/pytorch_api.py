@@ -1,5 +1,6 @@
 """The torch side of the Python API: `resdsl.load` and `resdsl.source`, from an .arch
-file (or a bundled name) to a module or to the source `resdsl compile` writes. Imported
+file (or a bundled name) to a module or to the source `resdsl compile` writes, and
+`resdsl.stages`, a network's stage outputs for detection. Imported
 on first use (`resdsl.load`), so the analysis path never loads torch."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import torch
 from resdsl.api import build
 from resdsl.backends.pytorch import memory
 from resdsl.backends.pytorch.devices import resolve_device
+from resdsl.backends.pytorch.features import stages
 from resdsl.backends.pytorch.runtime import from_graph, generate
 
 
@@ -37,3 +39,5 @@ def load(path: str, *, naming: str = "arch", fold_bn: bool = False,
     model = from_graph(graph, naming=naming, fold_bn=fold_bn,
                        zero_init_residual=zero_init_residual, state_dict=state_dict)
     return model.to(target) if device is not None else model
+
+__all__ = ["load", "source", "stages"]

@@ -117,3 +117,10 @@ def test_ci_runs_the_readme_commands():
     commands = re.findall(r"```bash\n(.*?)\n```", quick_start, re.S)
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     assert len(commands) == 2 and all(command in ci for command in commands), commands
+
+
+def test_the_wheel_ships_every_package(installed_wheel):
+    packages = {init.parent.relative_to(ROOT) for init in (ROOT / "resdsl").rglob("__init__.py")}
+    missing = sorted(str(package) for package in packages
+                     if not (installed_wheel / package / "__init__.py").is_file())
+    assert not missing, f"add them to [tool.setuptools] packages: {missing}"
