@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import pickle
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -62,21 +63,23 @@ def write_digits(folder: Path) -> str:
 
 
 def run(data: str, out: Path, depths: list[int], steps: int, batch: int, log_every: int,
-        eval_every: int, device: str) -> dict[str, Path]:
+        eval_every: int, device: str) -> dict[str, tuple[Path, float]]:
+    """Each network's run folder, and the minutes this call spent training it."""
     folders = {}
     for label, arch, depth in networks(depths):
         recipe = replace(default_recipe(32, depth), batch=batch, steps=steps,
                          milestones=(steps // 2, steps * 3 // 4))
         print(f"--- {label}", flush=True)
+        start = time.monotonic()
         train(TrainConfig(arch=str(ROOT / "archs" / arch), params={"n": (depth - 2) // 6},
                           data=data, out=out / label, recipe=recipe, log_every=log_every,
                           eval_every=eval_every, checkpoint_every=eval_every, device=device,
                           resume="auto", progress=False))
-        folders[label] = out / label
+        folders[label] = out / label, (time.monotonic() - start) / 60
     return folders
 
 
-def plot(folders: dict[str, Path], path: Path, title: str) -> list[str]:
+def plot(folders: dict[str, tuple[Path, float]], path: Path, title: str) -> list[str]:
     """Figure 6 as a PNG, and the table of final errors as Markdown rows."""
     import matplotlib
 
@@ -84,9 +87,9 @@ def plot(folders: dict[str, Path], path: Path, title: str) -> list[str]:
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
-    rows = ["| network | final training error | final test error | lowest test error |",
-            "|---|---:|---:|---:|"]
-    for label, folder in folders.items():
+    rows = ["| network | final training error | final test error | lowest test error "
+            "| minutes |", "|---|---:|---:|---:|---:|"]
+    for label, (folder, minutes) in folders.items():
         kind, depth = label.split("-")
         axis = axes[0 if kind == "plain" else 1]
         run = curves.read(folder)
@@ -97,7 +100,7 @@ def plot(folders: dict[str, Path], path: Path, title: str) -> list[str]:
         axis.plot(test_steps, 100 * test_errors, "-", color=colour, linewidth=2.2,
                   label=f"{kind}-{depth}")
         rows.append(f"| {label} | {100 * smooth[-1]:.1f}% | {100 * test_errors[-1]:.1f}% "
-                    f"| {100 * test_errors.min():.1f}% |")
+                    f"| {100 * test_errors.min():.1f}% | {minutes:.1f} |")
     for axis, name in zip(axes, ("plain", "ResNet")):
         axis.set_xlabel("iter.")
         axis.set_title(f"{name} (dashed: training error, bold: test error)", fontsize=10)
