@@ -222,7 +222,7 @@ def test_eval_errors(tmp_path, cli):
     code, _, err = cli("eval", ARCHS / "cifar-resnet.arch", *data)
     assert code == 1 and "is a network, not trained weights" in err and "--weights" in err
     code, _, err = cli("eval", tmp_path / "nothing", *data)
-    assert code == 1 and "holds no checkpoint" not in err  # not a folder: not a checkpoint
+    assert code == 1 and "no run folder or checkpoint file" in err
     (tmp_path / "empty").mkdir()
     code, _, err = cli("eval", tmp_path / "empty", *data)
     assert code == 1 and "holds no checkpoint" in err and "E705" in err
@@ -274,3 +274,41 @@ def test_responses_draws_figure_7(tmp_path, cli):
     assert "| run0 | 7 |" in out and "| run1 | 7 |" in out
     code, _, err = cli("responses", *runs, "--data", "synthetic", "-o", tmp_path / "f.gif")
     assert code == 1 and "cannot tell the format" in err
+
+
+def test_the_degradation_example_draws_figure_6_and_its_table(tmp_path):
+    """examples/degradation.py end to end, at the smallest depth (6n+2 = 8) and a few
+    steps: every network trains, the figure is a PNG and the table has a row each."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("matplotlib")
+    _write_fashion(tmp_path / "fm")
+    script = Path(__file__).resolve().parent.parent / "examples" / "degradation.py"
+    proc = subprocess.run([sys.executable, script, "--data", f"fashion-mnist:{tmp_path / 'fm'}",
+                           "--depths", "8", "--steps", "4", "--batch", "8", "--log-every", "2",
+                           "--eval-every", "2", "--out", tmp_path / "fig6"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "fig6" / "degradation.png").read_bytes()[:4] == b"\x89PNG"
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| plain-8")
+            or line.startswith("| ResNet-8")]
+    assert len(rows) == 2 and all(line.count("%") == 3 for line in rows)
+    again = subprocess.run(proc.args, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and again.stdout.count("nothing to train") == 2
+
+
+def test_a_run_trained_from_a_relative_path_evaluates_from_anywhere(tmp_path, cli,
+                                                                    monkeypatch):
+    _write_fashion(tmp_path / "fm")
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "net.arch").write_text((ARCHS / "cifar-resnet.arch").read_text())
+    monkeypatch.chdir(tmp_path / "project")
+    code, _, err = cli("train", "net.arch", *TINY, "--data", f"fashion-mnist:{tmp_path / 'fm'}",
+                       "--steps", 2, "--batch", 8, "--log-every", 2, "--out", "run",
+                       "--no-progress")
+    assert code == 0, err
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli("eval", "project/run", "--data", f"fashion-mnist:{tmp_path / 'fm'}",
+                         "--no-progress")
+    assert code == 0, err

@@ -55,6 +55,10 @@ class Member:
 def from_run(path: str | Path, device: torch.device) -> Member:
     """A run folder's newest intact checkpoint, or one checkpoint file."""
     path = Path(path)
+    if not path.exists():
+        raise ResdslError(f"no run folder or checkpoint file '{path}'", Span(str(path), 0, 0),
+                          hint="give the --out folder of a `resdsl train` run, a checkpoint "
+                               "file, or an .arch file with --weights", code="E705")
     if path.is_dir():
         found = checkpoint.newest_intact(path)
         if found is None:

@@ -1,6 +1,6 @@
 """Training data: CIFAR-10's python-pickle batches, Fashion-MNIST's idx files, an
-ImageFolder tree, or synthetic images, each as a train and a test `Split`. How a split becomes batches on the device is
-feed.py's; the augmentation is augment.py's."""
+ImageFolder tree, or synthetic images, each as a train and a test `Split`. How a split
+becomes batches on the device is feed.py's; the augmentation is augment.py's."""
 
 from __future__ import annotations
 

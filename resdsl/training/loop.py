@@ -2,9 +2,9 @@
 
 process.py (rank, device, collectives, signals) → data.py (sources) → feed.py (batches
 on the device, in a fixed order) with augment.py → step.py (one step on the device) →
-schedule.py (the learning rate) → evaluate.py → metrics.py (metrics.jsonl, TensorBoard, speed) and progress.py (what a user
-watches) → checkpoint.py (checked saves, exact resume), all in the --out folder that
-rundir.py holds for the run.
+schedule.py (the learning rate) → evaluate.py → metrics.py (metrics.jsonl, TensorBoard,
+speed) and progress.py (what a user watches) → checkpoint.py (checked saves, exact
+resume), all in the --out folder that rundir.py holds for the run.
 
 The loop syncs with the host every `log_every` steps, not every step: there it gathers
 the window's per-step loss and error from all ranks, records them, updates the progress
@@ -281,7 +281,7 @@ class Run:
             checkpoint.save(config.out, {
                 "model": state, "optimizer": self.optimizer.state_dict(),
                 "schedule": self.schedule.state_dict(), "step": self.step,
-                "arch": str(config.arch), "params": config.params,
+                "arch": str(Path(config.arch).resolve()), "params": config.params,
                 "recipe": asdict(self.recipe)}, config.keep_checkpoints)
         self.process.barrier()
 
