@@ -76,6 +76,7 @@ CODES = {
     "E710": "a --out folder that holds an earlier run or is in use by another",
     "E711": "training diverged: a loss or weight that is not finite",
     "E712": "a process of a multi-process run lost the others",
+    "E713": "an evaluation that cannot work (options that do not apply, scales, classes)",
     # bugs in resdsl itself
     "E901": "internal error: an invariant of the IR is broken",
     # warnings

@@ -236,7 +236,7 @@ def test_eval_errors(tmp_path, cli):
     (tmp_path / "junk.pth").write_bytes(b"not a torch file")
     code, _, err = cli("eval", ARCHS / "cifar-resnet.arch", "--weights", tmp_path / "junk.pth",
                        *data)
-    assert code == 1 and "cannot read" in err and "junk.pth" in err
+    assert code == 1 and "junk.pth" in err and "not a file that torch.save wrote" in err
     code, _, err = cli("eval", run, "--test", "5-crop", *data)
     assert code == 2 and "center, 10-crop, multi-scale" in err
 
@@ -260,7 +260,7 @@ def test_responses_are_the_std_of_every_value_of_a_layer(tmp_path, cli):
         layer.bias.data.normal_()
         shifts.append(layer.bias.data.std(unbiased=False).item())
     _, test = fashion_mnist(tmp_path / "fm", (3, 32, 32))
-    measured = responses.measure(member, test, 5, CPU, progress=False)
+    measured = responses.measure(member, test, 5, CPU, 0, progress=False)
     assert measured == pytest.approx(shifts, rel=1e-6)
 
 
@@ -312,3 +312,35 @@ def test_a_run_trained_from_a_relative_path_evaluates_from_anywhere(tmp_path, cl
     code, out, err = cli("eval", "project/run", "--data", f"fashion-mnist:{tmp_path / 'fm'}",
                          "--no-progress")
     assert code == 0, err
+
+
+def test_evaluations_that_cannot_work_are_e713(tmp_path, cli):
+    (run,) = _runs(tmp_path, cli, steps=2)
+    data = ["--data", f"fashion-mnist:{tmp_path / 'fm'}", "--no-progress"]
+    weights = tmp_path / "five.pth"
+    torch.save(resdsl.load(ARCHS / "cifar-resnet.arch", n=1, classes=5).state_dict(), weights)
+    cases = [
+        (["eval", run, "--normalize", "imagenet"], "apply to an .arch file with --weights"),
+        (["eval", run, *TINY], "apply to an .arch file with --weights"),
+        (["eval", run, "--weights", weights], "--weights goes with one .arch file"),
+        (["eval", run, "--scales", "32"], "--scales is for --test multi-scale"),
+        (["eval", run, "--test", "multi-scale", "--scales", "32,100000"],
+         "more than 4 times the paper's largest"),
+        (["eval", ARCHS / "cifar-resnet.arch", *TINY, "--set", "classes=5", "--weights",
+          weights], "scores 5 classes"),
+        (["responses", run, run, "-o", tmp_path / "r.png"], "more than one run is labelled"),
+    ]
+    for args, message in cases:
+        code, _, err = cli(*args, *data)
+        assert code == 1 and "E713" in err and message in err, (args, err)
+    other = tmp_path / "other"  # a member that takes another network's output
+    code, _, err = cli("train", ARCHS / "cifar-resnet.arch", *TINY, "--set", "classes=12",
+                       "--data", "synthetic", "--steps", 1, "--batch", 8, "--log-every", 1,
+                       "--out", other, "--no-progress")
+    assert code == 0, err
+    code, _, err = cli("eval", run, other, *data)
+    assert code == 1 and "an ensemble's members must agree" in err
+    code, _, err = cli("eval", weights, *data)
+    assert code == 1 and "is not a checkpoint that `resdsl train` wrote" in err
+    code, _, err = cli("responses", run, "-o", tmp_path / "no" / "r.png", *data)
+    assert code == 1 and "its folder does not exist" in err

@@ -127,6 +127,7 @@ def test_a_state_dict_that_does_not_fit_is_an_input_error():
     with pytest.raises(ResdslError, match="does not fit") as error:
         resdsl.load(ARCHS / "resnet18.arch", state_dict=models.resnet18().state_dict())
     assert "naming='torchvision'" in error.value.hint
+    assert "Missing key(s) in state_dict: \"conv1.conv.weight\"" in error.value.message
 
 
 def test_torchvision_naming_refuses_other_layouts():

@@ -13,7 +13,7 @@ TEST_CHOICES = ("center", "10-crop", "multi-scale")
 
 
 def _tests(text: str) -> tuple[str, ...]:
-    tests = tuple(part.strip() for part in text.split(",") if part.strip())
+    tests = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
     unknown = [test for test in tests if test not in TEST_CHOICES]
     if unknown or not tests:
         raise argparse.ArgumentTypeError(
@@ -30,12 +30,13 @@ def _running(parser) -> None:
     parser.add_argument("--data", required=True, metavar="SOURCE",
                         help="the test split of a source as `resdsl train --data` takes it: "
                              "cifar10:DIR, fashion-mnist[:DIR], imagefolder:DIR (DIR/val; "
-                             "DIR/train too for the mean that training subtracts)")
+                             "DIR/train too for the mean that training subtracts), synthetic")
     parser.add_argument("--images", type=positive, metavar="N",
                         help="only the first N test images (default: all)")
     parser.add_argument("--batch", type=positive, default=100, metavar="N",
                         help="images per forward pass (100)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--device", default="auto",
+                        help="auto (the default: a GPU when there is one), cpu, cuda or cuda:N")
     parser.add_argument("--workers", type=whole, default=None,
                         help="image decoding processes (0 for in-memory data, 4 for images)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -70,13 +71,19 @@ def _members(args, device):
     from resdsl.evaluation import members
 
     if args.weights:
-        if len(args.models) != 1:
-            raise ResdslError("--weights goes with exactly one .arch file, not "
-                              f"{len(args.models)} models", code="E705")
+        if len(args.models) != 1 or _is_run(args.models[0]):
+            raise ResdslError("--weights goes with one .arch file (or bundled name), not "
+                              + " ".join(args.models), hint="a run folder or checkpoint "
+                              "brings its own network and weights", code="E713")
         normalize = args.normalize or ("imagenet" if args.naming == "torchvision" else "mean")
         arch = find_arch(args.models[0])
         return [members.from_weights(arch, dict(args.overrides), weights, args.naming,
                                      normalize, device) for weights in args.weights]
+    if args.overrides or args.normalize or args.naming != "arch":
+        raise ResdslError("--set, --naming and --normalize apply to an .arch file with "
+                          "--weights", hint="a run folder or checkpoint brings its own "
+                          "network (file and --set values) and its training data's mean",
+                          code="E713")
     for model in args.models:
         if model.endswith(".arch") and not Path(model).is_dir():
             raise ResdslError(f"{model} is a network, not trained weights",
@@ -85,12 +92,36 @@ def _members(args, device):
     return [members.from_run(model, device) for model in args.models]
 
 
+def _is_run(model: str) -> bool:
+    return Path(model).is_dir() or model.endswith(".pt")
+
+
 def _open_test(args, member, with_train: bool):
+    from resdsl.errors import ResdslError
     from resdsl.training.data import open_source
 
     summary = member.summary
     _, test = open_source(args.data, summary.input, summary.output[0], 1024, 0, with_train)
-    return test.head(args.images) if args.images else test
+    test = test.head(args.images) if args.images else test
+    if len(test) and int(test.labels.max()) >= summary.output[0]:
+        raise ResdslError(f"{args.data} has labels up to {int(test.labels.max())}, but "
+                          f"{member.name} scores {summary.output[0]} classes", code="E713")
+    return test
+
+
+def _check_scales(args, crop: int) -> tuple[int, ...]:
+    """The multi-scale sizes: the paper's (or --scales), up to 4 times its largest."""
+    from resdsl.errors import ResdslError
+    from resdsl.evaluation.views import default_scales
+
+    if args.scales and "multi-scale" not in args.test:
+        raise ResdslError("--scales is for --test multi-scale", code="E713")
+    largest = 4 * max(default_scales(crop))
+    if args.scales and max(args.scales) > largest:
+        raise ResdslError(f"--scales {max(args.scales)} is more than 4 times the paper's "
+                          f"largest scale for a {crop}-pixel network", hint="scales up to "
+                          f"{largest} are accepted", code="E713")
+    return args.scales or default_scales(crop)
 
 
 def _workers(args) -> int:
@@ -103,14 +134,13 @@ def _eval(args) -> int:
     from resdsl.backends.pytorch.devices import resolve_device
     from resdsl.evaluation.members import check_alike
     from resdsl.evaluation.score import evaluate
-    from resdsl.evaluation.views import default_scales
 
     device = resolve_device(args.device)
     members = _members(args, device)
     check_alike(members)
     test = _open_test(args, members[0],
                       with_train=any(member.normalize == "mean" for member in members))
-    scales = args.scales or default_scales(test.crop)
+    scales = _check_scales(args, test.crop)
     rows = evaluate(members, test, args.test, scales, args.batch, device, _workers(args),
                     progress=not args.no_progress)
     views = {"center": 1, "10-crop": 10, "multi-scale": len(scales)}
@@ -146,7 +176,8 @@ EVAL = Command(
 def _responses_arguments(parser) -> None:
     parser.add_argument("runs", nargs="+", metavar="RUN",
                         help="`resdsl train` --out folders or checkpoint files; each is "
-                             "labelled by its folder's name (plain-20, ResNet-56, ...)")
+                             "labelled by its folder's name (plain-20, ResNet-56, ...), and "
+                             "drawn dashed when that name starts with 'plain'")
     parser.add_argument("-o", "--output", required=True, metavar="OUT",
                         help="the figure: OUT.png, OUT.pdf or OUT.svg")
     _running(parser)
@@ -154,19 +185,32 @@ def _responses_arguments(parser) -> None:
 
 def _responses(args) -> int:
     from resdsl.backends.pytorch.devices import resolve_device
+    from resdsl.errors import ResdslError, Span
     from resdsl.evaluation import members, responses
     from resdsl.training.curves import figure_format
 
     figure_format(args.output)
+    if not Path(args.output).resolve().parent.is_dir():
+        raise ResdslError(f"cannot write {args.output}: its folder does not exist",
+                          Span(args.output, 0, 0), code="E701")
+    labels = [(Path(run) if Path(run).is_dir() else Path(run).parent).resolve().name
+              for run in args.runs]
+    twice = sorted({label for label in labels if labels.count(label) > 1})
+    if twice:
+        raise ResdslError(f"more than one run is labelled {', '.join(twice)}: each is "
+                          "labelled by its folder's name", hint="give runs in folders of "
+                          "their own names (plain-20, ResNet-20, ...)", code="E713")
     device = resolve_device(args.device)
-    measured = {}
-    for run in args.runs:
+    measured, images = {}, 0
+    for run, label in zip(args.runs, labels):
         member = members.from_run(run, device)
-        path = Path(run)
-        label = (path if path.is_dir() else path.parent).resolve().name
-        measured[label] = responses.measure(member, _open_test(args, member, True), args.batch,
-                                            device, progress=not args.no_progress)
+        test = _open_test(args, member, True)
+        images = len(test)
+        measured[label] = responses.measure(member, test, args.batch, device, _workers(args),
+                                            progress=not args.no_progress)
     responses.draw(measured, args.output)
+    print(f"{images:,} test images of {args.data}; a response's std is over every channel "
+          "and position")
     print("| network | 3x3 layers | mean std | largest | smallest |\n|---|---:|---:|---:|---:|")
     for label, stds in measured.items():
         print(f"| {label} | {len(stds)} | {sum(stds) / len(stds):.3f} | {max(stds):.3f} "

@@ -10,7 +10,8 @@ trained with.
 
 from __future__ import annotations
 
-import pickle
+import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,14 +68,21 @@ def from_run(path: str | Path, device: torch.device) -> Member:
                               hint="give the --out folder of a `resdsl train` run, a "
                                    "checkpoint file, or an .arch file with --weights",
                               code="E705")
-        file, state = found.path, found.state
+        state = found.state
+        for skipped, reason in found.skipped:
+            print(f"{skipped}: skipped, it {reason}; using {found.path.name}", file=sys.stderr)
+    elif not re.fullmatch(r"checkpoint-[0-9]+\.pt", path.name):
+        raise ResdslError(f"{path} is not a checkpoint that `resdsl train` wrote "
+                          "(checkpoint-STEP.pt)", Span(str(path), 0, 0),
+                          hint="give a run folder or one of its checkpoints; `resdsl eval` "
+                               "reads other state dicts as an .arch file with --weights",
+                          code="E705")
     else:
         try:
-            file, state = path, checkpoint.read(path)
+            state = checkpoint.read(path)
         except checkpoint.Damaged as reason:
             raise ResdslError(f"{path.name} {reason}", Span(str(path), 0, 0),
-                              hint="an .arch file with --weights reads a state dict that is "
-                                   "not a resdsl checkpoint", code="E705") from None
+                              code="E705") from None
     graph = build(str(state["arch"]), **state["params"])
     model = from_graph(graph, state_dict=state["model"]).to(device).eval()
     return Member(str(path), model, summarize(graph), "mean", int(state["step"]))
@@ -84,11 +92,18 @@ def from_weights(arch: str, params: dict, weights: str | Path, naming: str, norm
                  device: torch.device) -> Member:
     """A state-dict file (or a resdsl checkpoint's weights) loaded strictly into `arch`."""
     weights = Path(weights)
+    if not weights.is_file():
+        raise ResdslError(f"no weights file '{weights}'", Span(str(weights), 0, 0),
+                          code="E705")
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
-    except (OSError, pickle.UnpicklingError, RuntimeError, ValueError, EOFError) as error:
-        raise ResdslError(f"cannot read {weights} as a state dict: "
-                          f"{str(error).splitlines()[0]}", Span(str(weights), 0, 0),
+    except Exception as error:  # torch raises many kinds for a file that is not its own
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(error))
+        why = (f"it holds objects other than tensors ({found.group(1)}), which resdsl does "
+               "not load" if found else "it is not a file that torch.save wrote, or it is "
+               "truncated")
+        raise ResdslError(f"cannot read {weights} as a state dict: {why}",
+                          Span(str(weights), 0, 0),
                           hint="give a file that torch.save wrote from a state_dict()",
                           code="E705") from None
     if isinstance(state, dict) and isinstance(state.get("model"), dict):

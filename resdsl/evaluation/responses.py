@@ -31,7 +31,7 @@ def three_by_three(model: nn.Module) -> list[nn.BatchNorm2d]:
     return layers
 
 
-def measure(member: Member, split: Split, batch: int, device: torch.device,
+def measure(member: Member, split: Split, batch: int, device: torch.device, workers: int,
             progress: bool) -> list[float]:
     """The standard deviation of each 3x3 layer's response over `split`, in layer order."""
     layers = three_by_three(member.model)
@@ -49,7 +49,7 @@ def measure(member: Member, split: Split, batch: int, device: torch.device,
     try:
         with torch.no_grad(), tqdm(total=len(split), unit="image", file=sys.stderr,
                                    disable=not progress, desc=member.path) as bar:
-            for images in batches(split, batch, ("center",), (), workers=0):
+            for images in batches(split, batch, ("center",), (), workers):
                 for _, x in views("center", images, split.crop, (), device):
                     member.scores(x, mean)
                 bar.update(len(images.labels))
@@ -65,6 +65,8 @@ def draw(responses: dict[str, list[float]], output: str) -> None:
     plain nets dashed, residual nets solid."""
     figure_format(output)
     plt = pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     figure, (by_layer, ranked) = plt.subplots(2, 1, figsize=(6.5, 6), dpi=130)
     for (label, stds), colour in zip(responses.items(), plt.rcParams["axes.prop_cycle"]
                                      .by_key()["color"] * 10):
@@ -76,6 +78,7 @@ def draw(responses: dict[str, list[float]], output: str) -> None:
     by_layer.set_xlabel("layer index (original)")
     ranked.set_xlabel("layer index (sorted by magnitude)")
     for axis in (by_layer, ranked):
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_ylabel("std")
         axis.grid(alpha=0.3)
         axis.legend(fontsize="small")

@@ -67,7 +67,11 @@ def _load_strict(model: torch.nn.Module, state_dict: Mapping, path: str) -> None
     try:
         model.load_state_dict(state_dict)
     except RuntimeError as error:
+        detail = " ".join(line.strip() for line in str(error).splitlines()[1:3])
         raise ResdslError(f"the state dict does not fit {type(model).__name__}: "
-                          f"{str(error).splitlines()[0]}", Span(str(path), 0, 0),
-                          hint="a torchvision state dict needs naming='torchvision'",
-                          code="E705") from None
+                          f"{detail[:300] + ('…' if len(detail) > 300 else '')}",
+                          Span(str(path), 0, 0),
+                          hint="the network (file and --set values) and the naming "
+                               "must be those the weights were saved from: a torchvision "
+                               "state dict needs naming='torchvision' (--naming "
+                               "torchvision)", code="E705") from None
