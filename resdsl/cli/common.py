@@ -42,6 +42,14 @@ def emit(text: str, output: str | None) -> None:
         sys.stdout.write(text)
 
 
+def loader_workers(args: argparse.Namespace) -> int:
+    """--workers, or its default: 4 decoding processes for image files, none for data
+    held in memory."""
+    if args.workers is not None:
+        return args.workers
+    return 4 if args.data.startswith("imagefolder") else 0
+
+
 def override(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip() or not value.strip():

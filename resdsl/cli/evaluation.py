@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from resdsl.cli.common import Command, positive, whole
+from resdsl.cli.common import Command, loader_workers, positive, whole
 
 TEST_CHOICES = ("center", "10-crop", "multi-scale")
 
@@ -124,12 +124,6 @@ def _check_scales(args, crop: int) -> tuple[int, ...]:
     return args.scales or default_scales(crop)
 
 
-def _workers(args) -> int:
-    if args.workers is not None:
-        return args.workers
-    return 4 if args.data.startswith("imagefolder") else 0
-
-
 def _eval(args) -> int:
     from resdsl.backends.pytorch.devices import resolve_device
     from resdsl.evaluation.members import check_alike
@@ -141,7 +135,7 @@ def _eval(args) -> int:
     test = _open_test(args, members[0],
                       with_train=any(member.normalize == "mean" for member in members))
     scales = _check_scales(args, test.crop)
-    rows = evaluate(members, test, args.test, scales, args.batch, device, _workers(args),
+    rows = evaluate(members, test, args.test, scales, args.batch, device, loader_workers(args),
                     progress=not args.no_progress)
     views = {"center": 1, "10-crop": 10, "multi-scale": len(scales)}
     print(f"{rows[0].images:,} test images of {args.data}; errors in %; scores averaged "
@@ -206,8 +200,8 @@ def _responses(args) -> int:
         member = members.from_run(run, device)
         test = _open_test(args, member, True)
         images = len(test)
-        measured[label] = responses.measure(member, test, args.batch, device, _workers(args),
-                                            progress=not args.no_progress)
+        measured[label] = responses.measure(member, test, args.batch, device,
+                                            loader_workers(args), progress=not args.no_progress)
     responses.draw(measured, args.output)
     print(f"{images:,} test images of {args.data}; a response's std is over every channel "
           "and position")

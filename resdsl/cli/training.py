@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from resdsl.cli.common import (EXIT_INTERRUPTED, Command, ascii_digits, build, positive, real,
-                               whole)
+from resdsl.cli.common import (EXIT_INTERRUPTED, Command, ascii_digits, build, loader_workers,
+                               positive, real, whole)
 
 
 def _steps(text: str) -> tuple[int, ...]:
@@ -93,15 +93,13 @@ def _train(args) -> int:
         recipe.warmup_lr = args.warmup_lr
     if args.no_warmup:
         recipe.warmup_lr = None
-    workers = args.workers if args.workers is not None else (
-        4 if args.data.startswith("imagefolder") else 0)
     result = train(TrainConfig(
         arch=find_arch(args.file), recipe=recipe, data=args.data, out=Path(args.out),
         params=dict(args.overrides), eval_every=args.eval_every,
         checkpoint_every=args.checkpoint_every, log_every=args.log_every, seed=args.seed,
         device=args.device, amp=args.amp, channels_last=args.channels_last,
-        compile=args.compile, workers=workers, resume=args.resume, overwrite=args.overwrite,
-        keep_checkpoints=args.keep_checkpoints,
+        compile=args.compile, workers=loader_workers(args), resume=args.resume,
+        overwrite=args.overwrite, keep_checkpoints=args.keep_checkpoints,
         synthetic_size=args.synthetic_size, progress=not args.no_progress,
         tensorboard=args.tensorboard), graph)
     return EXIT_INTERRUPTED if result.interrupted else 0

@@ -23,9 +23,10 @@ from resdsl.backends.summary import NetworkSummary, summarize
 from resdsl.errors import ResdslError, Span
 from resdsl.training import checkpoint
 
-NORMALIZATIONS = ("mean", "imagenet")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # torchvision's, for its ImageNet weights
 IMAGENET_STD = (0.229, 0.224, 0.225)
+WHAT_TO_GIVE = ("give the --out folder of a `resdsl train` run, a checkpoint file, or an "
+                ".arch file with --weights")
 
 
 @dataclass
@@ -58,16 +59,12 @@ def from_run(path: str | Path, device: torch.device) -> Member:
     path = Path(path)
     if not path.exists():
         raise ResdslError(f"no run folder or checkpoint file '{path}'", Span(str(path), 0, 0),
-                          hint="give the --out folder of a `resdsl train` run, a checkpoint "
-                               "file, or an .arch file with --weights", code="E705")
+                          hint=WHAT_TO_GIVE, code="E705")
     if path.is_dir():
         found = checkpoint.newest_intact(path)
         if found is None:
             raise ResdslError(f"{path} holds no checkpoint ({checkpoint.PATTERN})",
-                              Span(str(path), 0, 0),
-                              hint="give the --out folder of a `resdsl train` run, a "
-                                   "checkpoint file, or an .arch file with --weights",
-                              code="E705")
+                              Span(str(path), 0, 0), hint=WHAT_TO_GIVE, code="E705")
         state = found.state
         for skipped, reason in found.skipped:
             print(f"{skipped}: skipped, it {reason}; using {found.path.name}", file=sys.stderr)

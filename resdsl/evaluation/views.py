@@ -25,7 +25,6 @@ from resdsl.training.augment import collate, crop_resize_flip, decode, pad_crop_
 from resdsl.training.data import Split
 from resdsl.training.feed import PAD, Unreadable, readable
 
-TESTS = ("center", "10-crop", "multi-scale")
 PAPER_SCALES = (224, 256, 384, 480, 640)
 CROPS = (("top", "left"), ("top", "right"), ("bottom", "left"), ("bottom", "right"),
          ("middle", "middle"))
