@@ -141,15 +141,15 @@ def test_views_of_in_memory_images():
     images = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8)
     batch = Batch(torch.zeros(3, dtype=torch.long), images=images)
     x = images.float() / 255
-    (_, center), = views("center", batch, 32, (), CPU)
+    (_, center), = views("center", batch, 32, ())
     assert torch.equal(center, x)
-    crops = [crop for _, crop in views("10-crop", batch, 32, (), CPU)]
+    crops = [crop for _, crop in views("10-crop", batch, 32, ())]
     padded = torch.nn.functional.pad(x, (4, 4, 4, 4))
     assert len(crops) == 10
     assert torch.equal(crops[0], padded[..., :32, :32])  # top left
     assert torch.equal(crops[3], padded[..., 8:, 8:])  # bottom right
     assert torch.equal(crops[4], x) and torch.equal(crops[9], x.flip(-1))  # centre, mirrored
-    scaled = [crop for _, crop in views("multi-scale", batch, 32, (32, 48), CPU)]
+    scaled = [crop for _, crop in views("multi-scale", batch, 32, (32, 48))]
     assert torch.allclose(scaled[0], x, atol=1e-6) and scaled[1].shape == (3, 3, 48, 48)
 
 
@@ -175,8 +175,8 @@ def test_views_of_image_files(tmp_path):
     _write_images(tmp_path / "img", [(300, 400), (500, 260)], smooth=True)
     _, val = image_folder(tmp_path / "img", crop=224)
     (batch,) = batches(val, 4, ("center", "10-crop", "multi-scale"), (224, 320), workers=0)
-    (_, center), = views("center", batch, 224, (), CPU)
-    crops = [crop for _, crop in views("10-crop", batch, 224, (), CPU)]
+    (_, center), = views("center", batch, 224, ())
+    crops = [crop for _, crop in views("10-crop", batch, 224, ())]
     assert torch.equal(crops[4], center)  # the middle crop is the centre view
     assert torch.allclose(crops[9], center.flip(-1), atol=1e-5)
     at_256 = torch.nn.functional.interpolate(  # the first image, resized to 256 x 341
@@ -184,8 +184,7 @@ def test_views_of_image_files(tmp_path):
     assert torch.allclose(crops[0][0], at_256[:, :224, :224], atol=0.01)  # top left
     assert torch.allclose(crops[3][0], at_256[:, -224:, -224:], atol=0.01)  # bottom right
     assert torch.allclose(crops[7][0], at_256[:, -224:, :224].flip(-1), atol=0.01)
-    shapes = [(which, x.shape) for which, x in views("multi-scale", batch, 224, (224, 320),
-                                                     CPU)]
+    shapes = [(which, x.shape) for which, x in views("multi-scale", batch, 224, (224, 320))]
     assert shapes[:2] == [(slice(0, 1), (1, 3, 224, 299)), (slice(0, 1), (1, 3, 320, 427))]
     assert shapes[2] == (slice(1, 2), (1, 3, 431, 224))
 

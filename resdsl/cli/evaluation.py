@@ -195,15 +195,17 @@ def _responses(args) -> int:
                           "labelled by its folder's name", hint="give runs in folders of "
                           "their own names (plain-20, ResNet-20, ...)", code="E713")
     device = resolve_device(args.device)
-    measured, images = {}, 0
+    measured, tests = {}, {}  # the test data, read once for each input shape and classes
     for run, label in zip(args.runs, labels):
         member = members.from_run(run, device)
-        test = _open_test(args, member, True)
-        images = len(test)
+        shape = (tuple(member.summary.input), tuple(member.summary.output))
+        if shape not in tests:
+            tests[shape] = _open_test(args, member, True)
+        test = tests[shape]
         measured[label] = responses.measure(member, test, args.batch, device,
                                             loader_workers(args), progress=not args.no_progress)
     responses.draw(measured, args.output)
-    print(f"{images:,} test images of {args.data}; a response's std is over every channel "
+    print(f"{len(test):,} test images of {args.data}; a response's std is over every channel "
           "and position")
     print("| network | 3x3 layers | mean std | largest | smallest |\n|---|---:|---:|---:|---:|")
     for label, stds in measured.items():

@@ -50,7 +50,7 @@ def measure(member: Member, split: Split, batch: int, device: torch.device, work
         with torch.no_grad(), tqdm(total=len(split), unit="image", file=sys.stderr,
                                    disable=not progress, desc=member.path) as bar:
             for images in batches(split, batch, ("center",), (), workers):
-                for _, x in views("center", images, split.crop, (), device):
+                for _, x in views("center", images.to(device), split.crop, ()):
                     member.scores(x, mean)
                 bar.update(len(images.labels))
     finally:

@@ -11,7 +11,7 @@ import torch
 from tqdm import tqdm
 
 from resdsl.evaluation.members import Member
-from resdsl.evaluation.views import batches, views
+from resdsl.evaluation.views import Batch, batches, views
 from resdsl.training.data import Split
 
 
@@ -44,23 +44,24 @@ def evaluate(members: list[Member], split: Split, tests: tuple[str, ...],
                desc="evaluating", dynamic_ncols=True)
     with torch.no_grad(), bar:
         for images in batches(split, batch, tests, scales, workers):
-            labels = images.labels.to(device)
+            images = images.to(device)
             for test in tests:
-                scores = [_averaged(member, test, images, split.crop, scales, mean, device)
+                scores = [_averaged(member, test, images, split.crop, scales, mean)
                           for member in members]
                 if len(members) > 1:
                     scores.append(torch.stack(scores).mean(0))
                 for name, score in zip(who, scores):
-                    _count(rows[test, name], score, labels)
-            bar.update(len(labels))
+                    _count(rows[test, name], score, images.labels)
+            bar.update(len(images.labels))
     return list(rows.values())
 
 
-def _averaged(member: Member, test: str, images, crop: int, scales: tuple[int, ...],
-              mean: torch.Tensor, device: torch.device) -> torch.Tensor:
+def _averaged(member: Member, test: str, images: Batch, crop: int, scales: tuple[int, ...],
+              mean: torch.Tensor) -> torch.Tensor:
+    device = images.labels.device
     total = torch.zeros(len(images.labels), member.summary.output[0], device=device)
     count = torch.zeros(len(images.labels), 1, device=device)
-    for which, x in views(test, images, crop, scales, device):
+    for which, x in views(test, images, crop, scales):
         total[which] += member.scores(x, mean)
         count[which] += 1
     return total / count

@@ -46,50 +46,56 @@ class Batch:
     boxes: torch.Tensor | None = None  # files: each centre box (augment.crop_resize_flip)
     wholes: list[torch.Tensor] | None = None  # files: each image, decoded for multi-scale
 
+    def to(self, device: torch.device) -> "Batch":
+        """The batch on `device`, copied once for all its views and every model."""
+        move = (lambda t: t if t is None else t.to(device))
+        return Batch(move(self.labels), move(self.images), move(self.canvas), self.boxes,
+                     [move(image) for image in self.wholes] if self.wholes else self.wholes)
 
-def views(test: str, batch: Batch, crop: int, scales: tuple[int, ...],
-          device: torch.device) -> Iterator[tuple[slice, torch.Tensor]]:
-    """(which images of the batch, their inputs) for each view of `test`."""
+
+def views(test: str, batch: Batch, crop: int,
+          scales: tuple[int, ...]) -> Iterator[tuple[slice, torch.Tensor]]:
+    """(which images of the batch, their inputs) for each view of `test`, on the device
+    that holds the batch (`Batch.to`)."""
     everyone = slice(None)
     if test == "center":
-        yield everyone, _center(batch, crop, device)
+        yield everyone, _center(batch, crop)
     elif test == "10-crop":
         for flip in (0, 1):
             for dy, dx in CROPS:
-                yield everyone, _crop(batch, crop, dy, dx, flip, device)
+                yield everyone, _crop(batch, crop, dy, dx, flip)
     elif batch.images is not None:  # multi-scale, all one size
         whole = _whole_boxes(batch.images)
         for scale in scales:
-            yield everyone, crop_resize_flip(batch.images.to(device), whole, (scale, scale))
+            yield everyone, crop_resize_flip(batch.images, whole, (scale, scale))
     else:  # multi-scale, each file at its own aspect ratio
         for i, image in enumerate(batch.wholes):
             for scale in scales:
                 height, width = image.shape[1:]
                 size = (round(height * scale / min(height, width)),
                         round(width * scale / min(height, width)))
-                yield slice(i, i + 1), crop_resize_flip(image[None].to(device),
-                                                        _whole_boxes(image[None]), size)
+                yield slice(i, i + 1), crop_resize_flip(image[None], _whole_boxes(image[None]),
+                                                        size)
 
 
-def _center(batch: Batch, crop: int, device: torch.device) -> torch.Tensor:
+def _center(batch: Batch, crop: int) -> torch.Tensor:
     if batch.images is not None:
-        return batch.images.to(device).float() / 255
-    return crop_resize_flip(batch.canvas.to(device), batch.boxes, crop)
+        return batch.images.float() / 255
+    return crop_resize_flip(batch.canvas, batch.boxes, crop)
 
 
-def _crop(batch: Batch, crop: int, dy: str, dx: str, flip: int,
-          device: torch.device) -> torch.Tensor:
+def _crop(batch: Batch, crop: int, dy: str, dx: str, flip: int) -> torch.Tensor:
     """One of the ten crops, of every image in the batch."""
     if batch.images is not None:  # offsets in the padded image, as training crops it
         offset = {"top": 0, "left": 0, "middle": PAD, "bottom": 2 * PAD, "right": 2 * PAD}
         rows = torch.tensor([[offset[dy], offset[dx], flip]] * len(batch.labels))
-        return pad_crop_flip(batch.images.to(device).float() / 255, PAD, rows.to(device))
+        return pad_crop_flip(batch.images.float() / 255, PAD, rows.to(batch.images.device))
     top, left, height, width, _, image_h, image_w = batch.boxes.unbind(1)
     top = {"top": 0 * top, "middle": top, "bottom": image_h - height}[dy]
     left = {"left": 0 * left, "middle": left, "right": image_w - width}[dx]
     boxes = torch.stack([top, left, height, width, torch.full_like(top, flip), image_h,
                          image_w], 1)
-    return crop_resize_flip(batch.canvas.to(device), boxes, crop)
+    return crop_resize_flip(batch.canvas, boxes, crop)
 
 
 def _whole_boxes(images: torch.Tensor) -> torch.Tensor:
