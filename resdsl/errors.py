@@ -37,6 +37,7 @@ CODES = {
     "E304": "dropout probability outside [0, 1)",
     "E305": "a kernel that is not square",
     "E306": "a --set value that is not a number",
+    "E307": "division by zero",
     # structure
     "E401": "the network has no input size",
     "E402": "the network has no stages, or no layers in them",
@@ -45,7 +46,9 @@ CODES = {
     "E405": "a channel count in the wrong place or missing",
     "E406": "a pooling window or padding in the wrong place",
     "E407": "a stride in the wrong place",
-    "E408": "a block that holds something other than convolutions",
+    "E408": "a block that holds something other than convolutions, se and dropout",
+    "E409": "a layer option (C=, bias=, bn=, ceil, se) in the wrong place or with a bad value",
+    "E410": "a setting that the network's layers cannot follow (preact, projection, highway)",
     # shapes
     "E501": "a layer does not fit its input's shape",
     "E502": "the output-size column disagrees with the layers",

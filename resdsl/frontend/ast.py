@@ -23,7 +23,7 @@ class Var:
 
 @dataclass(frozen=True)
 class BinOp:
-    op: str  # '+', '-', '*'
+    op: str  # '+', '-', '*', '/', '//'
     left: "Expr"
     right: "Expr"
     span: Span
@@ -46,6 +46,7 @@ class Term:
 
     kind is one of: conv (kernel), maxpool / avgpool (kernel or None = global), fc (value),
     softmax, relu, dropout (value or None), stride (value), pad (value), channels (value),
+    se (value: the reduction ratio), ceil, option (name = value: `C=32`, `bias=on`),
     block (body, value = repeat or None), call (name, args, value = repeat or None).
     """
 

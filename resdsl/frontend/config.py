@@ -1,4 +1,5 @@
-"""Per-network settings (input, shortcut, stride_on, bias, bn, classes) and `--set`.
+"""Per-network settings (input, shortcut, stride_on, bias, bn, classes, preact,
+projection) and `--set`.
 
 A setting is written `key value` in the file; `--set key=value` overrides it, and also
 overrides a parameter declared with `param`. Both are checked here, where the span of
@@ -17,7 +18,7 @@ from resdsl.frontend.evaluate import Number, evaluate
 from resdsl.safety import check_number, whole_number
 from resdsl.frontend.resolve import NetworkSpec
 
-SHORTCUT_OPTIONS = ("A", "B", "C", "none")
+SHORTCUT_OPTIONS = ("A", "B", "C", "highway", "none")
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,10 @@ class Config:
     bias: bool
     bn: bool
     classes: int
+    # He et al., ECCV 2016: BN and ReLU before each conv of a unit, nothing after the add,
+    # one BN-ReLU after the last unit
+    preact: bool = False
+    projection: str = "conv"  # "pooled": ResNet-D's 2x2 avgpool before the 1x1 conv
     input_span: Span | None = None  # where `input` was written, for the input node
     # The input the file declares: its output-size columns are read at this size, even
     # when `--set input=` runs the network on another (None: the file declares none).
@@ -46,7 +51,8 @@ def _shortcut(text: str) -> str:
         if text.lower() == option.lower():
             return option
     raise ValueError("shortcut is A (zero-padding identity), B (projection where the shape "
-                     "changes), C (projection everywhere) or none (a plain network)")
+                     "changes), C (projection everywhere), highway (a gated identity, "
+                     "Srivastava et al. 2015) or none (a plain network)")
 
 
 def _stride_on(text: str) -> str:
@@ -54,6 +60,13 @@ def _stride_on(text: str) -> str:
         return text
     raise ValueError("stride_on is 1x1 (the paper's v1: stride on the first 1x1 conv) or "
                      "3x3 (torchvision's v1.5: stride on the 3x3 conv)")
+
+
+def _projection(text: str) -> str:
+    if text in ("conv", "pooled"):
+        return text
+    raise ValueError("projection is conv (a strided 1x1 conv, the paper's) or pooled "
+                     "(ResNet-D: a 2x2 average pool, then a 1x1 conv)")
 
 
 def _switch(text: str) -> bool:
@@ -80,6 +93,8 @@ SETTINGS: dict[str, tuple[Callable[[str], object], str | None]] = {
     "bias": (_switch, "off"),
     "bn": (_switch, "on"),
     "classes": (_classes, "1000"),
+    "preact": (_switch, "off"),
+    "projection": (_projection, "conv"),
 }
 
 
@@ -124,7 +139,8 @@ def resolve_config(spec: NetworkSpec, overrides: Mapping[str, object]) -> Config
     written = spec.settings.get("input")
     return Config(input_shape=values["input"], shortcut=values["shortcut"],
                   stride_on=values["stride_on"], bias=values["bias"], bn=values["bn"],
-                  classes=values["classes"], input_span=getattr(written, "span", None),
+                  classes=values["classes"], preact=values["preact"],
+                  projection=values["projection"], input_span=getattr(written, "span", None),
                   written_input=_written_input(written))
 
 

@@ -1,4 +1,7 @@
-"""Evaluate the arithmetic of an .arch file (`4w`, `n`, `2*n+1`) over known names only."""
+"""Evaluate the arithmetic of an .arch file (`4w`, `n`, `2*n+1`, `(depth - 2) / 9`,
+`w * d // 64 * C`) over known names only. `/` divides exactly (a whole result is a
+whole number; `whole` refuses any other where one is needed), `//` rounds down as
+Python and torchvision's `int(planes * (base_width / 64.))` do."""
 
 from __future__ import annotations
 
@@ -25,12 +28,21 @@ def evaluate(expr: ast.Expr, env: Mapping[str, Number]) -> Number:
     if isinstance(expr, ast.Neg):
         return -evaluate(expr.operand, env)
     left, right = evaluate(expr.left, env), evaluate(expr.right, env)
+    if expr.op in ("/", "//") and right == 0:
+        raise ResdslError(f"division by zero: {left:g} {expr.op} 0", expr.right.span,
+                          code="E307")
     if expr.op == "+":
         value = left + right
     elif expr.op == "-":
         value = left - right
-    else:
+    elif expr.op == "*":
         value = left * right
+    elif expr.op == "//":
+        value = left // right
+    else:
+        value = left / right
+        value = int(value) if isinstance(left, int) and isinstance(right, int) \
+            and left % right == 0 else value
     return check_number(value, expr.span)
 
 

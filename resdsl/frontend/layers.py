@@ -1,7 +1,9 @@
 """Terms → layers: a stage's comma-separated items grouped as Table 1 reads them.
 
-A kernel starts a conv, the number after it is its channel count, and `/2` or `stride 2`
-modifies the layer before it. A bracket or a named block is a group of residual units.
+A kernel starts a conv, the number after it is its channel count, and `/2`, `stride 2`,
+`pad 1`, `ceil` or an option (`C=32`, `bias=on`, `bn=off`) modifies the layer before it.
+A bracket or a named block is a group of residual units: its convs, a `dropout p` between
+two of them (Wide ResNet) and a closing `se r` (squeeze-excitation, ratio r).
 Any registered op may also be written in the general form `name` or `name(arg=value,
 ...)`, its arguments checked against the op's declaration (`resdsl.ir.registry`).
 """
@@ -31,12 +33,18 @@ class Layer:
     stride_explicit: bool = False
     padding: int | None = None
     p: float | None = None  # dropout
+    groups: int = 1  # a conv's `C=32`
+    bias: bool | None = None  # a conv's `bias=on` or `bias=off`; None: the network's setting
+    bn: bool | None = None  # a conv's `bn=off`; None: the network's setting
+    ceil: bool = False  # a pooling window's `ceil`: Caffe's rounding up of the output size
+    ratio: float | None = None  # squeeze-excitation's reduction, 1/16 in Hu et al.
     args: dict[str, object] = field(default_factory=dict)  # an op in the general form
 
 
 @dataclass
 class Block:
-    """A residual block: its convs, repeated; the first unit takes the stride."""
+    """A residual block: its convs (and dropout, se), repeated; the first unit takes the
+    stride."""
 
     op: ClassVar[str] = "block"  # its kind, as a layer's op names a layer's
     span: Span
@@ -82,6 +90,25 @@ def group_terms(terms, env: Mapping[str, Number], blocks: Mapping[str, ast.Block
                 raise ResdslError(f"dropout probability must be in [0, 1), not {p:g}", term.span,
                                   code="E304")
             layers.append(Layer("dropout", term.span, p=float(p)))
+        elif kind == "se":
+            if block is None:
+                raise ResdslError("`se` belongs inside a residual block: it gates the "
+                                  "residual branch before the add", term.span, code="E409",
+                                  hint="write it last in the brackets: "
+                                       "`[1x1, 64; 3x3, 64; 1x1, 256; se 1/16]`")
+            ratio = evaluate(term.value, env)
+            if not 0 < ratio <= 1:
+                raise ResdslError(f"se takes a reduction ratio in (0, 1], not {ratio:g}",
+                                  term.value.span, code="E409",
+                                  hint="Hu et al. reduce by 16: `se 1/16`")
+            layers.append(Layer("se", term.span, ratio=float(ratio)))
+        elif kind == "option":
+            _set_option(last, term, env)
+        elif kind == "ceil":
+            if last is None or last.op not in ("maxpool", "avgpool") or last.kernel is None:
+                raise ResdslError("`ceil` must follow a pooling window", term.span, code="E409",
+                                  hint="as in Caffe's pool1: `3x3 maxpool, /2, pad 0, ceil`")
+            last.ceil = True
         elif kind == "stride":
             _set_stride(last, term, env, block)
         elif kind == "pad":
@@ -99,8 +126,8 @@ def group_terms(terms, env: Mapping[str, Number], blocks: Mapping[str, ast.Block
                 owner = "a block" if block == "[...]" else f"block '{block}'"
                 used = f"block '{term.name}'" if term.kind == "call" else "another block"
                 used = "itself" if term.name == block else used
-                raise ResdslError(f"{owner} uses {used}: a block holds convolutions only, "
-                                  "so blocks cannot nest or recurse", term.span,
+                raise ResdslError(f"{owner} uses {used}: a block holds convolutions, dropout "
+                                  "and se, so blocks cannot nest or recurse", term.span,
                                   hint="write the convolutions out, e.g. "
                                        "`block b(w) = [3x3, w; 3x3, w]`", code="E408")
             layers.append(_block(term, env, blocks))
@@ -108,10 +135,29 @@ def group_terms(terms, env: Mapping[str, Number], blocks: Mapping[str, ast.Block
         if layer.op == "conv" and layer.channels is None:
             raise ResdslError("this conv has no channel count", layer.span,
                               hint=f"write `{layer.kernel}x{layer.kernel}, 64`", code="E405")
-        if block is not None and layer.op != "conv":
-            raise ResdslError(f"a residual block holds convolutions only, not {layer.op}",
-                              layer.span, code="E408")
+    if block is not None:
+        _check_unit_body(layers)
     return layers
+
+
+UNIT_LAYERS = ("conv", "dropout", "se")
+
+
+def _check_unit_body(layers: list[Layer]) -> None:
+    """A unit's body: convs, a dropout only between two of them, an se only at the end."""
+    for index, layer in enumerate(layers):
+        if layer.op not in UNIT_LAYERS:
+            raise ResdslError(f"a residual block holds convolutions, dropout and se, not "
+                              f"{layer.op}", layer.span, code="E408")
+        before, after = layers[:index], layers[index + 1:]
+        if layer.op == "dropout" and not (any(l.op == "conv" for l in before)
+                                          and any(l.op == "conv" for l in after)):
+            raise ResdslError("a dropout in a block goes between two of its convs", layer.span,
+                              hint="as Wide ResNet's `[3x3, 160; dropout 0.3; 3x3, 160]`",
+                              code="E408")
+        if layer.op == "se" and (after or not before):
+            raise ResdslError("`se` comes last in a block, after its convs", layer.span,
+                              hint="`[1x1, 64; 3x3, 64; 1x1, 256; se 1/16]`", code="E409")
 
 
 def _square(term: ast.Term) -> int:
@@ -140,6 +186,36 @@ def _set_stride(last: Layer | Block | None, term: ast.Term, env, block: str | No
     last.stride_explicit = True
 
 
+# name -> (the layers it applies to, what it sets): `C=32`, `groups=32`, `bias=on`, `bn=off`
+OPTIONS = {"C": ("conv", "groups"), "groups": ("conv", "groups"), "bias": ("conv", "bias"),
+           "bn": ("conv", "bn")}
+SWITCHES = {"on": True, "off": False}
+
+
+def _set_option(last: Layer | Block | None, term: ast.Term, env) -> None:
+    """`C=32` (a grouped conv, ResNeXt's cardinality), `bias=on`, `bn=off`: the layer
+    before it, against the network's setting."""
+    if term.name not in OPTIONS:
+        raise ResdslError(f"unknown layer option '{term.name}'", term.span, code="E409",
+                          hint=did_you_mean(term.name, OPTIONS)
+                          or f"options are: {', '.join(OPTIONS)} (after a conv)")
+    applies, field_name = OPTIONS[term.name]
+    if last is None or last.op != applies:
+        raise ResdslError(f"`{term.name}=` must follow a {applies}", term.span, code="E409",
+                          hint="as in `3x3, 128, C=32` or `7x7, 64, /2, bias=on`")
+    if field_name == "groups":
+        if last.groups != 1:
+            raise ResdslError("this conv already has its groups", term.span, code="E409")
+        last.groups = whole(term.value, env, f"{term.name} (the conv's groups)")
+        return
+    value = term.value
+    if not (isinstance(value, ast.Var) and value.name in SWITCHES and value.name not in env):
+        raise ResdslError(f"`{term.name}=` is on or off", value.span, code="E409")
+    if getattr(last, field_name) is not None:
+        raise ResdslError(f"this conv already sets {field_name}", term.span, code="E409")
+    setattr(last, field_name, SWITCHES[value.name])
+
+
 def _block(term: ast.Term, env, blocks: Mapping[str, ast.BlockDef]) -> Block:
     repeat = whole(term.value, env, "a repeat count") if term.value is not None else 1
     if term.kind == "block":
@@ -162,7 +238,7 @@ def _block(term: ast.Term, env, blocks: Mapping[str, ast.BlockDef]) -> Block:
         local = dict(env)
         local.update(zip(definition.params, (evaluate(a, env) for a in term.args)))
         body = group_terms(definition.body, local, blocks, block=term.name)
-    if not body:
+    if not any(layer.op == "conv" for layer in body):
         raise ResdslError("a block needs at least one conv", term.span, code="E408")
     return Block(term.span, tuple(body), repeat)
 

@@ -30,7 +30,7 @@ _READABLE = {
     "$END": "end of file",
 }
 KEYWORDS = ("network", "extends", "param", "block", "conv", "maxpool", "avgpool", "fc",
-            "softmax", "relu", "dropout", "stride", "pad")
+            "softmax", "relu", "dropout", "stride", "pad", "se", "ceil")
 
 
 @functools.lru_cache(maxsize=1)
@@ -173,6 +173,7 @@ class _ToAst(Transformer):
         return rule
 
     add, sub, mul = _binop("+"), _binop("-"), _binop("*")
+    div, floordiv = _binop("/"), _binop("//")
 
     # terms
     @v_args(meta=True)
@@ -198,9 +199,15 @@ class _ToAst(Transformer):
             return ast.Term(kind, self._span(meta), value=value)
         return rule
 
-    fc, dropout, stride, pad, channels = (
-        _valued("fc"), _valued("dropout"), _valued("stride"), _valued("pad"), _valued("channels"))
-    softmax, relu = _valued("softmax"), _valued("relu")
+    fc, dropout, stride, pad, channels, se = (
+        _valued("fc"), _valued("dropout"), _valued("stride"), _valued("pad"), _valued("channels"),
+        _valued("se"))
+    softmax, relu, ceil = _valued("softmax"), _valued("relu"), _valued("ceil")
+
+    @v_args(meta=True)
+    def option(self, meta, children):
+        name, value = children
+        return ast.Term("option", self._span(meta), name=str(name), value=value)
 
     @v_args(meta=True)
     def block(self, meta, children):

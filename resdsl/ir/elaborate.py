@@ -106,13 +106,15 @@ def _conv(layer: Layer, config: Config) -> dict:
     padding = layer.padding if layer.padding is not None else same_padding(layer.kernel)
     return dict(op="conv", kernel=layer.kernel, stride=layer.stride,
                 stride_explicit=layer.stride_explicit, padding=padding,
-                out_channels=layer.channels, groups=1, bias=config.bias)
+                out_channels=layer.channels, groups=layer.groups,
+                bias=layer.bias if layer.bias is not None else config.bias)
 
 
 def _pool(layer: Layer) -> dict:
     if layer.kernel is None:
         return dict(op=layer.op, kernel=None, stride=1, stride_explicit=False, padding=0,
-                    **{"global": True})
+                    ceil=False, **{"global": True})
     padding = layer.padding if layer.padding is not None else same_padding(layer.kernel)
     return dict(op=layer.op, kernel=layer.kernel, stride=layer.stride,
-                stride_explicit=layer.stride_explicit, padding=padding, **{"global": False})
+                stride_explicit=layer.stride_explicit, padding=padding, ceil=layer.ceil,
+                **{"global": False})

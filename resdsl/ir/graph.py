@@ -57,11 +57,12 @@ def strided_conv(graph: nx.DiGraph, nodes: list[str]) -> str:
 
 
 def unit_shortcut(graph: nx.DiGraph, nodes: list[str]) -> str:
-    """What joins a unit's merge: "identity", "zero-pad" (option A) or "projection"; ""
-    for a plain unit, which has no merge."""
+    """What joins a unit's merge: "identity", "zero-pad" (option A), "projection" or
+    "pooled projection" (ResNet-D); "" for a plain unit, which has no merge."""
     if not branch(graph, nodes, "merge"):
         return ""
     shortcut = branch(graph, nodes, "shortcut")
     if not shortcut:
         return "identity"
-    return "zero-pad" if graph.nodes[shortcut[0]]["op"] == "pad" else "projection"
+    first = graph.nodes[shortcut[0]]["op"]
+    return {"pad": "zero-pad", "avgpool": "pooled projection"}.get(first, "projection")

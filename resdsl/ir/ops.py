@@ -19,12 +19,18 @@ def _stride_text(a: Mapping) -> str:
     return f", /{a['stride']}" if a.get("stride", 1) > 1 else ""
 
 
+def _groups_text(a: Mapping, before: str, after: str) -> str:
+    """A grouped conv's groups (ResNeXt's cardinality C), or nothing for one group."""
+    return f"{before}{a['groups']}{after}" if a["groups"] > 1 else ""
+
+
 # --- conv -------------------------------------------------------------------------------
 
 def _conv_shape(a: Mapping, inputs: Sequence[Shape]) -> Shape:
     c = feature_map("conv", inputs[0])[0]
-    if c % a["groups"]:
-        raise ShapeError(f"{c} input channels do not split into {a['groups']} groups")
+    if c % a["groups"] or a["out_channels"] % a["groups"]:
+        raise ShapeError(f"a conv of {a['groups']} groups needs input and output channels "
+                         f"that split into them, not {c} and {a['out_channels']}")
     if a["padding"] >= a["kernel"]:
         raise ShapeError(f"padding {a['padding']} on a {a['kernel']}x{a['kernel']} conv "
                          "gives output rows and columns that see only zeros", "E505")
@@ -40,10 +46,12 @@ register(OpDef(
                               + (a["out_channels"] if a["bias"] else 0)),
     macs=lambda a, i, out: numel(out) * i[0][0] // a["groups"] * a["kernel"] ** 2,
     torch=lambda a, x: (f"nn.Conv2d({x[0]}, {a['out_channels']}, {a['kernel']}, "
-                        f"stride={a['stride']}, padding={a['padding']}, bias={bool(a['bias'])})"),
+                        f"stride={a['stride']}, padding={a['padding']}, "
+                        f"{_groups_text(a, 'groups=', ', ')}bias={bool(a['bias'])})"),
     saved=output_kept,
-    label=lambda a: f"{a['kernel']}x{a['kernel']} conv, {a['out_channels']}{_stride_text(a)}",
-    unit_member="conv", weighted=True, strided=True))
+    label=lambda a: (f"{a['kernel']}x{a['kernel']} conv, {a['out_channels']}"
+                     f"{_groups_text(a, ', C=', '')}{_stride_text(a)}"),
+    weighted=True, strided=True))
 
 register(OpDef(
     "bn", "batch normalisation after a conv (sec. 3.4)",
@@ -51,12 +59,11 @@ register(OpDef(
     params=lambda a, i, out: 2 * out[0],  # the affine weight and bias; running stats are buffers
     other_ops=per_element,  # folded into one multiply-add per element
     torch=lambda a, x: f"nn.BatchNorm2d({x[0]})", saved=output_kept,
-    buffers=lambda a, out: 4 * 2 * out[0] + 8,  # running mean and variance, batch count
-    unit_member="bn"))
+    buffers=lambda a, out: 4 * 2 * out[0] + 8))  # running mean and variance, batch count
 
 register(OpDef("relu", "the rectifier", other_ops=per_element,
                torch=lambda a, x: "nn.ReLU(inplace=True)",
-               unit_call=lambda x: f"F.relu({x}, inplace=True)"))
+               unit_call=lambda x: f"F.relu({x[0]}, inplace=True)"))
 
 
 # --- pooling ----------------------------------------------------------------------------
@@ -69,13 +76,16 @@ def _pool(kind: str, summary: str, kept_per_element: int) -> OpDef:
         if a["padding"] > a["kernel"] // 2:
             raise ShapeError(f"padding {a['padding']} is more than half the "
                              f"{a['kernel']}x{a['kernel']} window")
-        return (x[0], *window(kind, x, a["kernel"], a["stride"], a["padding"]))
+        return (x[0], *window(kind, x, a["kernel"], a["stride"], a["padding"], a["ceil"]))
 
     def torch(a: Mapping, x: Shape) -> str:
         name = "Max" if kind == "maxpool" else "Avg"
         if a["global"]:
             return f"nn.Adaptive{name}Pool2d(1)"
-        return f"nn.{name}Pool2d({a['kernel']}, stride={a['stride']}, padding={a['padding']})"
+        # Caffe's rounding up; an average then divides by the pixels each window covers
+        ceil = ", ceil_mode=True" + (", count_include_pad=False" if kind == "avgpool" else "")
+        return (f"nn.{name}Pool2d({a['kernel']}, stride={a['stride']}, "
+                f"padding={a['padding']}{ceil if a['ceil'] else ''})")
 
     def label(a: Mapping) -> str:
         if a["global"]:
@@ -85,7 +95,7 @@ def _pool(kind: str, summary: str, kept_per_element: int) -> OpDef:
     return OpDef(
         kind, summary,
         args=(Arg("kernel", (int, type(None))), Arg("stride", int, 1), Arg("padding", int, 0),
-              Arg("global", bool, False)),
+              Arg("global", bool, False), Arg("ceil", bool, False)),
         shape=shape,
         other_ops=lambda a, i, out: numel(i[0]) if a["global"] else numel(out) * a["kernel"] ** 2,
         torch=torch, saved=lambda a, out: kept_per_element * numel(out), label=label,
@@ -123,10 +133,18 @@ register(OpDef(
     args=(Arg("stride", int), Arg("out_channels", int)), shape=_pad_shape, saved=output_kept))
 
 register(OpDef("add", "a residual unit's merge: the residual branch plus the shortcut",
-               arity=2, other_ops=per_element))
-register(OpDef("sigmoid", "the logistic function: squeeze-excitation's gate (Hu et al., 2018)",
+               arity=2, other_ops=per_element, unit_call=lambda x: f"{x[0]} + {x[1]}",
+               unit_update=lambda x: f"{x[0]} += {x[1]}"))
+register(OpDef("sigmoid", "the logistic function: squeeze-excitation's and highway's gates",
                other_ops=per_element, torch=lambda a, x: "nn.Sigmoid()", saved=output_kept,
-               unit_call=lambda x: f"torch.sigmoid({x})"))
+               unit_call=lambda x: f"torch.sigmoid({x[0]})"))
+register(OpDef("mul", "squeeze-excitation's scaling: each channel of a branch times its gate",
+               args=(Arg("ratio", float),), arity=2, other_ops=per_element, saved=output_kept,
+               unit_call=lambda x: f"{x[0]} * {x[1]}"))
+register(OpDef("highway", "a highway unit's merge, T * F(x) + (1 - T) * x (Srivastava et al., "
+               "2015), inputs F(x), x and the gate T", arity=3,
+               other_ops=lambda a, i, out: 3 * numel(out), saved=lambda a, out: 8 * numel(out),
+               unit_call=lambda x: f"{x[2]} * {x[0]} + (1 - {x[2]}) * {x[1]}"))
 register(OpDef("dropout", "dropout with probability p", args=(Arg("p", float, 0.5),),
                torch=lambda a, x: f"nn.Dropout(p={a['p']!r})", saved=output_kept))
 register(OpDef("softmax", "the softmax over classes", torch=lambda a, x: "nn.Softmax(dim=1)",

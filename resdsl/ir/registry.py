@@ -79,10 +79,12 @@ class OpDef:
     # The box text in the paper's figures; None: not drawn (BN, ReLU, add, ...).
     label: Callable[[Attrs], str] | None = None
     figure_style: Mapping[str, str] = field(default_factory=dict)  # graphviz node attributes
-    # Inside a generated unit class: the attribute prefix of its module (conv1, bn1), or,
-    # for an op without a module there, its call on an input expression (F.relu(out)).
-    unit_member: str | None = None
-    unit_call: Callable[[str], str] | None = None
+    # Inside a generated unit's forward, an op called without a module: its expression
+    # on its inputs' expressions (F.relu(out), out + identity).
+    unit_call: Callable[[Sequence[str]], str] | None = None
+    # ... or, for a merge, its in-place statement on the variable holding its first input
+    # (`out += identity`, as torchvision writes it)
+    unit_update: Callable[[Sequence[str]], str] | None = None
     weighted: bool = False  # a layer of the paper's depth (conv, fc)
     strided: bool = False  # takes a stride, which an output-size column may imply
     flat_input: bool = False  # takes a vector: a flatten goes before it in torch

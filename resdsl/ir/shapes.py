@@ -19,8 +19,13 @@ class ShapeError(ValueError):
         self.code = code
 
 
-def conv_size(size: int, kernel: int, stride: int, padding: int) -> int:
-    return (size + 2 * padding - kernel) // stride + 1
+def conv_size(size: int, kernel: int, stride: int, padding: int, ceil: bool = False) -> int:
+    """Rounding down as PyTorch does, or up as Caffe's pooling does (`ceil`); rounded up,
+    a last window that would start in the right padding is dropped, as in PyTorch."""
+    if not ceil:
+        return (size + 2 * padding - kernel) // stride + 1
+    out = -(-(size + 2 * padding - kernel) // stride) + 1
+    return out - 1 if (out - 1) * stride >= size + padding else out
 
 
 def same_padding(kernel: int) -> int:
@@ -50,10 +55,12 @@ def feature_map(op: str, shape: Shape) -> Shape:
     return shape
 
 
-def window(op: str, shape: Shape, kernel: int, stride: int, padding: int) -> tuple[int, int]:
+def window(op: str, shape: Shape, kernel: int, stride: int, padding: int,
+           ceil: bool = False) -> tuple[int, int]:
     """The output size of a KxK window slid over `shape`."""
     c, h, w = feature_map(op, shape)
-    out = conv_size(h, kernel, stride, padding), conv_size(w, kernel, stride, padding)
+    out = (conv_size(h, kernel, stride, padding, ceil),
+           conv_size(w, kernel, stride, padding, ceil))
     if min(out) < 1:
         raise ShapeError(f"a {kernel}x{kernel} {op} with stride {stride} and padding "
                          f"{padding} has no output on a {h}x{w} input")

@@ -14,29 +14,45 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from resdsl.errors import ResdslError, Span
-from resdsl.frontend.names import RESERVED, check_stage_name
-from resdsl.ir.graph import branch, ordered_inputs, unit_convs, unit_nodes, unit_shortcut
+from resdsl.backends.pytorch.naming import NAMINGS, fc_as_conv, top_level_paths, unit_member
+from resdsl.errors import ResdslError
+from resdsl.ir.graph import branch, ordered_inputs, strided_conv, unit_convs, unit_nodes, unit_shortcut
 from resdsl.ir.registry import op
 from resdsl.ir.shapes import Shape, numel
 
-# What a unit calls its shortcut, and the two modules of a projection, under each naming.
-NAMINGS = {"arch": ("shortcut", ("conv", "bn")), "torchvision": ("downsample", ("0", "1"))}
+# A node's bookkeeping, not its op's arguments: left out of a unit's kind
+SKIPPED_ARGS = ("shape",)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One node of a unit, as its class builds and calls it: its .arch member name, op,
+    branch, the members it reads ("" is the unit's input, "shortcut" the shortcut's
+    output), and its op's arguments with widths and stride written symbolically
+    (`channels[1]`, `in_channels`, `stride`), so that units differing only in those
+    share a class."""
+
+    member: str
+    op: str
+    branch: str
+    inputs: tuple[str, ...]
+    args: tuple[tuple[str, object], ...]
 
 
 @dataclass(frozen=True)
 class UnitKind:
-    """What makes two units need different classes (everything but widths and stride)."""
+    """What makes two units need different classes (everything but widths and stride):
+    its nodes in data-flow order, from which the unit's forward is written, so it cannot
+    disagree with the graph."""
 
-    kernels: tuple[int, ...]
-    paddings: tuple[int, ...]
-    stride_slot: int  # which conv takes the unit's stride
+    steps: tuple[Step, ...]
+    shortcut_source: str  # the member whose output the shortcut reads; "" the unit's input
     residual: bool
-    bn: bool
-    bias: bool
-    # (branch, op) of the residual branch, the merge and what follows it, in data-flow
-    # order: the unit's forward is written from these, so it cannot disagree with the graph
-    steps: tuple[tuple[str, str], ...]
+
+    @property
+    def kernels(self) -> tuple[int, ...]:
+        return tuple(dict(s.args)["kernel"] for s in self.steps
+                     if s.op == "conv" and s.branch == "residual")
 
 
 @dataclass
@@ -44,11 +60,12 @@ class Unit:
     path: tuple[str, ...]
     kind: UnitKind
     in_channels: int
-    channels: tuple[int, ...]
+    channels: tuple[int, ...]  # its residual convs' widths, then any other conv's own
     stride: int
-    shortcut: str  # "identity", "zero-pad", "projection"; "" in a plain unit
+    # "identity", "zero-pad", "projection", "pooled projection"; "" in a plain unit
+    shortcut: str
+    shortcut_steps: tuple[Step, ...]
     shape: Shape
-    projection_bn: bool = False
 
 
 @dataclass
@@ -69,9 +86,11 @@ class Plan:
     macs: int
     items: list[Leaf | Unit]
     unit_classes: dict[UnitKind, str]
-    shortcut_kinds: dict[UnitKind, tuple[str, ...]]
-    shortcut_member: str  # "shortcut" (arch) or "downsample" (torchvision)
-    projection_members: tuple[str, str]  # ("conv", "bn") or ("0", "1")
+    # each unit class's shortcuts: option ("projection", ...) -> its steps
+    shortcut_kinds: dict[UnitKind, dict[str, tuple[Step, ...]]]
+    naming: str
+    preact: bool
+    pooled: bool  # ResNet-D's pooled projections
     inference: bool = False  # the fold_batchnorm pass ran: eval-only code is allowed
     folded: list[tuple[str, str]] = field(default_factory=list)  # (conv, bn) module paths
     softmax_left_to_loss: bool = False
@@ -82,20 +101,24 @@ class Plan:
 def make_plan(graph: nx.DiGraph, naming: str = "arch") -> Plan:
     if naming not in NAMINGS:
         raise ValueError(f"naming must be one of {', '.join(NAMINGS)}, not {naming!r}")
-    shortcut_member, projection_members = NAMINGS[naming]
+    config = graph.graph["config"]
     sequence = _top_level(graph)
-    paths = (_arch_paths if naming == "arch" else _torchvision_paths)(graph, sequence)
+    paths = top_level_paths(graph, list(_with_folded_bn(graph, sequence)), naming)
+    as_conv = fc_as_conv(graph, naming)
     items: list[Leaf | Unit] = []
     folded: list[tuple[str, str]] = []
     softmax_dropped = False
     units = unit_nodes(graph)
     output = next(n for n, kind in graph.nodes(data="op") if kind == "output")
+    member = _member_names(naming, config)
     for name, kind in sequence:
         if kind == "unit":
             unit = _unit(graph, units[name], paths[name])
             items.append(unit)
-            folded.extend(_unit_folds(graph, units[name], unit, shortcut_member,
-                                      projection_members))
+            prefix = ".".join(unit.path)
+            folded.extend((f"{prefix}.{member(graph.nodes[n]['member'])}",  # the BN is gone
+                           f"{prefix}.{member(graph.nodes[n]['folded_bn'][len(name) + 1:])}")
+                          for n in units[name] if graph.nodes[n].get("folded_bn"))
             continue
         attrs, declared = graph.nodes[name], op(kind)
         if declared.left_to_loss and graph.has_edge(name, output):
@@ -103,26 +126,37 @@ def make_plan(graph: nx.DiGraph, naming: str = "arch") -> Plan:
             continue
         (source,) = ordered_inputs(graph, name)
         in_shape = graph.nodes[source]["shape"]
+        if as_conv and kind == "fc":
+            items.append(Leaf(paths[name], f"nn.Conv2d({in_shape[0]}, {attrs['out_features']}, 1)",
+                              (attrs["out_features"], 1, 1)))
+            items.append(Leaf(paths[f"{name}/flatten"], "nn.Flatten()", attrs["shape"]))
+            continue
         if declared.flat_input and len(in_shape) == 3:
             items.append(Leaf(paths[f"{name}/flatten"], "nn.Flatten()", (numel(in_shape),)))
         items.append(Leaf(paths[name], _constructor(attrs, in_shape), attrs["shape"]))
         if attrs.get("folded_bn"):
             folded.append((".".join(paths[name]), ".".join(paths[attrs["folded_bn"]])))
     kinds = list(dict.fromkeys(item.kind for item in items if isinstance(item, Unit)))
-    shortcut_kinds = {k: tuple(sorted({i.shortcut for i in items
-                                       if isinstance(i, Unit) and i.kind == k})) for k in kinds}
+    shortcut_kinds = {k: {i.shortcut: i.shortcut_steps for i in items
+                          if isinstance(i, Unit) and i.kind == k} for k in kinds}
+    shortcut_kinds = {k: dict(sorted(v.items())) for k, v in shortcut_kinds.items()}
     out_shape = graph.nodes[output]["shape"]
-    unit_classes = _unit_class_names(kinds)
+    unit_classes = _unit_class_names(kinds, config.preact)
     name, renamed = class_name(graph, set(unit_classes.values()))
     return Plan(
         network=graph.graph["name"], class_name=name, renamed=renamed, file=graph.graph["file"],
         input_shape=graph.nodes["input"]["shape"], output_shape=out_shape,
         params=sum(p for _, p in graph.nodes(data="params")),
         macs=sum(m for _, m in graph.nodes(data="macs")), items=items,
-        unit_classes=unit_classes, shortcut_kinds=shortcut_kinds,
-        shortcut_member=shortcut_member, projection_members=projection_members,
+        unit_classes=unit_classes, shortcut_kinds=shortcut_kinds, naming=naming,
+        preact=config.preact, pooled=config.projection == "pooled",
         inference=bool(graph.graph.get("folded_bn")), folded=folded,
         softmax_left_to_loss=softmax_dropped)
+
+
+def _member_names(naming: str, config):
+    return lambda member: unit_member(member, naming, config.preact,
+                                      config.projection == "pooled")
 
 
 # Every name the generated file defines or imports at module level, besides its classes
@@ -166,59 +200,6 @@ def _top_level(graph: nx.DiGraph) -> list[tuple[str, str]]:
     return sequence
 
 
-def _arch_paths(graph: nx.DiGraph, sequence) -> dict[str, tuple[str, ...]]:
-    """The .arch scopes as module paths: `conv1.conv`, `conv3_x.0`, `head.fc`."""
-    spans = {s.name: s.span for s in graph.graph["stages"]}
-    paths = {}
-    for name, kind in _with_folded_bn(graph, sequence):
-        stage, member = name.split(".", 1)
-        _check_attribute_name(stage, spans.get(stage))
-        paths[name] = (stage, member)
-        if kind != "unit" and op(kind).flat_input:
-            paths[f"{name}/flatten"] = (stage, "flatten")
-    return paths
-
-
-def _check_attribute_name(stage: str, span: Span | None) -> None:
-    """The front end's rule, against the members of the installed torch's nn.Module too."""
-    import torch.nn
-
-    members = {name for name in dir(torch.nn.Module()) if not name.startswith("_")}
-    check_stage_name(stage, span, RESERVED | members)
-
-
-TORCHVISION_STEM = {"conv": "conv1", "bn": "bn1", "relu": "relu", "maxpool": "maxpool"}
-TORCHVISION_HEAD = ("avgpool", "fc")
-
-
-def _torchvision_paths(graph: nx.DiGraph, sequence) -> dict[str, tuple[str, ...]]:
-    """torchvision's ResNet names: conv1, bn1, relu, maxpool, layer1-4, avgpool, fc."""
-    full = list(_with_folded_bn(graph, sequence))
-    ops = [kind for _, kind in full]
-    units = [i for i, kind in enumerate(ops) if kind == "unit"]
-    unit_of = graph.graph["units"]
-    stages = list(dict.fromkeys(unit_of[name]["stage"] for name, kind in full if kind == "unit"))
-    if (not units or tuple(ops[:units[0]]) != tuple(TORCHVISION_STEM)
-            or len(units) != units[-1] - units[0] + 1 or len(stages) != 4
-            or tuple(kind for kind in ops[units[-1] + 1:] if not op(kind).left_to_loss)
-            != TORCHVISION_HEAD):
-        raise ResdslError(
-            f"naming='torchvision' fits networks laid out like torchvision's ResNet (conv, "
-            f"bn, relu, maxpool, four stages of units, avgpool, fc); {graph.graph['name']} "
-            f"is laid out as {', '.join(dict.fromkeys(ops))}", Span(graph.graph["file"], 0, 0),
-            hint="use the .arch names (naming='arch', the default)", code="E703")
-    paths = {}
-    for index, (name, kind) in enumerate(full):
-        if kind == "unit":
-            paths[name] = (f"layer{stages.index(unit_of[name]['stage']) + 1}",
-                           str(unit_of[name]["index"]))
-        else:
-            paths[name] = (TORCHVISION_STEM[kind] if index < units[0] else kind,)
-        if kind != "unit" and op(kind).flat_input:
-            paths[f"{name}/flatten"] = ("flatten",)
-    return paths
-
-
 def _with_folded_bn(graph, sequence):
     """The sequence with each folded BN back in its place, so names do not depend on it."""
     for name, kind in sequence:
@@ -232,46 +213,80 @@ def _with_folded_bn(graph, sequence):
 def _unit(graph: nx.DiGraph, nodes: list[str], path: tuple[str, ...]) -> Unit:
     """One unit of the graph (its nodes, in data-flow order) as an instance of its kind."""
     convs = unit_convs(graph, nodes)
-    (source,) = ordered_inputs(graph, convs[0])
-    shortcut = unit_shortcut(graph, nodes)
-    attrs = [graph.nodes[c] for c in convs]
-    slot = graph.graph["units"][graph.nodes[nodes[0]]["unit"]]["stride_slot"]
-    ops_on = {part: [graph.nodes[n]["op"] for n in branch(graph, nodes, part)]
-              for part in ("residual", "shortcut")}
-    kind = UnitKind(
-        kernels=tuple(a["kernel"] for a in attrs), paddings=tuple(a["padding"] for a in attrs),
-        stride_slot=slot, residual=bool(shortcut), bn="bn" in ops_on["residual"],
-        bias=bool(attrs[0]["bias"]),
-        steps=tuple((graph.nodes[n]["branch"], graph.nodes[n]["op"]) for n in nodes
-                    if graph.nodes[n]["branch"] != "shortcut"))
-    output = [n for n in nodes if graph.nodes[n]["branch"] != "shortcut"][-1]
-    return Unit(path, kind, graph.nodes[source]["shape"][0],
-                tuple(a["out_channels"] for a in attrs), attrs[slot]["stride"], shortcut,
-                graph.nodes[output]["shape"], "bn" in ops_on["shortcut"])
+    (source,) = ordered_inputs(graph, nodes[0])
+    strided = {strided_conv(graph, nodes)} | set(branch(graph, nodes, "gate"))
+    stride = graph.nodes[strided_conv(graph, nodes)]["stride"]
+    symbolic = _Widths(graph, nodes, source, convs)
+    own = set(nodes)
+
+    def step(node: str) -> Step:
+        attrs = graph.nodes[node]
+        args = {}
+        for arg in op(attrs["op"]).args:
+            value = attrs[arg.name]
+            if arg.name in ("out_channels",):
+                value = symbolic.width(node)
+            elif arg.name == "stride" and (node in strided or (
+                    attrs["branch"] == "shortcut" and value == stride)):
+                value = "stride"
+            args[arg.name] = value
+        inputs = tuple("shortcut" if data.get("shortcut") and attrs["branch"] != "shortcut"
+                       else graph.nodes[u]["member"] if u in own else ""
+                       for u, data in sorted(graph.pred[node].items(),
+                                             key=lambda e: e[1].get("input", 0)))
+        return Step(attrs["member"], attrs["op"], attrs["branch"], inputs,
+                    tuple(sorted(args.items())))
+
+    shortcut_nodes = branch(graph, nodes, "shortcut")
+    body = [n for n in nodes if graph.nodes[n]["branch"] != "shortcut"]
+    reads = ordered_inputs(graph, shortcut_nodes[0]) if shortcut_nodes else []
+    kind = UnitKind(steps=tuple(step(n) for n in body),
+                    shortcut_source=graph.nodes[reads[0]]["member"] if reads and reads[0] in own
+                    else "", residual=bool(branch(graph, nodes, "merge")))
+    return Unit(path, kind, graph.nodes[source]["shape"][0], symbolic.channels, stride,
+                unit_shortcut(graph, nodes), tuple(step(n) for n in shortcut_nodes),
+                graph.nodes[body[-1]]["shape"])
 
 
-def _unit_folds(graph: nx.DiGraph, nodes: list[str], unit: Unit, member: str,
-                projection: tuple[str, str]) -> list[tuple[str, str]]:
-    """(conv, bn) module paths for each BN that was folded inside this unit."""
-    prefix = ".".join(unit.path)
-    folds = [(f"{prefix}.conv{j}", f"{prefix}.bn{j}")
-             for j, conv in enumerate(unit_convs(graph, nodes), start=1)
-             if graph.nodes[conv].get("folded_bn")]
-    folds += [(f"{prefix}.{member}.{projection[0]}", f"{prefix}.{member}.{projection[1]}")
-              for node in branch(graph, nodes, "shortcut")
-              if graph.nodes[node].get("folded_bn")]
-    return folds
+class _Widths:
+    """Each node's output width as the unit class writes it: `in_channels`, `channels[j]`
+    for the j-th conv of the residual branch, and for a conv elsewhere (SE's squeeze)
+    an entry of its own after them, unless it restores the branch's width."""
+
+    def __init__(self, graph: nx.DiGraph, nodes: list[str], source: str, convs: list[str]):
+        self.graph, self.source = graph, source
+        self.index = {conv: j for j, conv in enumerate(convs)}
+        self.channels = [graph.nodes[c]["out_channels"] for c in convs]
+        self.out = f"channels[{len(convs) - 1}]"
+        for node in nodes:
+            attrs = graph.nodes[node]
+            if attrs["op"] == "conv" and node not in self.index \
+                    and attrs["out_channels"] != self.channels[len(convs) - 1]:
+                self.index[node] = len(self.channels)
+                self.channels.append(attrs["out_channels"])
+        self.channels = tuple(self.channels)
+
+    def width(self, node: str) -> str:
+        if node == self.source or node not in self.graph.nodes or "unit" not in \
+                self.graph.nodes[node]:
+            return "in_channels"
+        if node in self.index:
+            return f"channels[{self.index[node]}]"
+        if "out_channels" in self.graph.nodes[node]:  # a conv or zero-pad to the unit's width
+            return self.out
+        (first, *_) = ordered_inputs(self.graph, node)
+        return self.width(first)
 
 
 KNOWN_UNITS = {(3, 3): "BasicBlock", (1, 3, 1): "Bottleneck"}
 
 
-def _unit_class_names(kinds: list[UnitKind]) -> dict[UnitKind, str]:
+def _unit_class_names(kinds: list[UnitKind], preact: bool) -> dict[UnitKind, str]:
     """The paper's blocks by their torchvision names; others by their kernels."""
     names: dict[UnitKind, str] = {}
     for kind in kinds:
         base = KNOWN_UNITS.get(kind.kernels) or "Block" + "_".join(f"{k}x{k}" for k in kind.kernels)
-        base = base if kind.residual else "Plain" + base
+        base = ("PreAct" if preact else "") + base if kind.residual else "Plain" + base
         name, n = base, 1
         while name in names.values():
             n += 1

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from resdsl.backends.pytorch.plan import Leaf, Plan, Unit, UnitKind
+from resdsl.backends.pytorch.naming import shortcut_placeholders, unit_member
+from resdsl.backends.pytorch.plan import Leaf, Plan, Step, Unit, UnitKind
 from resdsl.ir.registry import op
 from resdsl.ir.shapes import format_shape
 
@@ -117,101 +118,229 @@ def _folded_pairs(plan: Plan) -> str:
 
 # --- unit classes ---------------------------------------------------------------------------
 
-def _unit_class(plan: Plan, kind: UnitKind, name: str) -> str:
-    n = len(kind.kernels)
-    layers = ", ".join(f"{k}x{k} conv" for k in kind.kernels)
-    if kind.residual:
-        doc = (f"A residual unit (Fig. 2 and 5): {layers}{', each with BN' if kind.bn else ''};\n"
-               f"{INDENT}the shortcut joins before the last ReLU.")
-    else:
-        doc = f"A plain unit: {layers}{', each with BN' if kind.bn else ''} and ReLU."
-    args = "in_channels: int, channels: tuple[int, ...], stride: int"
-    if kind.residual:
-        args += ", shortcut: str"
-    body = [f"class {name}(nn.Module):", f'{INDENT}"""{doc}"""', "",
-            f"{INDENT}def __init__(self, {args}):", f"{INDENT * 2}super().__init__()"]
-    for j in range(n):  # modules built by their ops' own declarations, with symbolic widths
-        source = "in_channels" if j == 0 else f"channels[{j - 1}]"
-        stride = "stride" if j == kind.stride_slot else 1
-        body.append(f"{INDENT * 2}self.conv{j + 1} = "
-                    + _conv(source, f"channels[{j}]", kind.kernels[j], stride, kind.paddings[j],
-                            kind.bias))
-        if kind.bn:
-            body.append(f"{INDENT * 2}self.bn{j + 1} = {_bn(f'channels[{j}]')}")
-    if kind.residual:
-        body += _shortcut_init(plan, kind)
-    body += ["", f"{INDENT}def forward(self, x):"]
-    body += [INDENT * 2 + line for line in _unit_forward(kind, plan.shortcut_member)]
-    if kind.residual and kind.bn:
-        body += ["", f"{INDENT}def zero_init_residual(self) -> None:",
-                 f'{INDENT * 2}"""Start as the identity: zero the last BN\'s scale '
-                 f'(Goyal et al., 2017)."""',
-                 f"{INDENT * 2}nn.init.zeros_(self.bn{n}.weight)"]
-    return "\n".join(body)
+class _UnitClass:
+    """One unit kind as a class: modules built by their ops' own declarations with
+    symbolic widths, members named as the plan's naming says, and a forward written
+    from the kind's steps in data-flow order."""
 
+    def __init__(self, plan: Plan, kind: UnitKind, name: str):
+        self.plan, self.kind, self.name = plan, kind, name
+        self.member = lambda m: unit_member(m, plan.naming, plan.preact, plan.pooled)
+        steps = kind.steps
+        # A group (`se`) whose members run one after another is one nn.Sequential.
+        groups: dict[str, list[Step]] = {}
+        for step in steps:
+            if "." in step.member:
+                groups.setdefault(step.member.split(".")[0], []).append(step)
+        self.groups = {g: members for g, members in groups.items() if _chain(members)}
+        self.consumers = Counter(i for step in steps for i in step.inputs)
 
-def _shortcut_init(plan: Plan, kind: UnitKind) -> list[str]:
-    member, (conv_name, bn_name) = plan.shortcut_member, plan.projection_members
-    conv = _conv("in_channels", "channels[-1]", 1, "stride", 0, kind.bias)
-    projection_bn = any(i.projection_bn for i in plan.items
-                        if isinstance(i, Unit) and i.kind == kind)
-    kinds = plan.shortcut_kinds[kind]
-    modules = [(conv_name, conv)] + ([(bn_name, _bn("channels[-1]"))] if projection_bn else [])
-    builders = {
-        "projection": _sequential(modules, INDENT * (2 if len(kinds) == 1 else 3)),
-        "zero-pad": "ZeroPadShortcut(stride, channels[-1] - in_channels)",
-        "identity": "nn.Identity()",
-    }
-    lines = []
-    for index, option in enumerate(kinds):
-        text = f"{INDENT * 2}self.{member} = {builders[option]}"
+    def text(self) -> str:
+        kind = self.kind
+        doc = self.docstring()
+        args = "in_channels: int, channels: tuple[int, ...], stride: int"
+        if kind.residual:
+            args += ", shortcut: str"
+        body = [f"class {self.name}(nn.Module):", f'{INDENT}"""{doc}"""', "",
+                f"{INDENT}def __init__(self, {args}):", f"{INDENT * 2}super().__init__()"]
+        body += [f"{INDENT * 2}{line}" for line in self.modules()]
+        if kind.residual:
+            body += self.shortcut_init()
+        body += ["", f"{INDENT}def forward(self, x):"]
+        body += [INDENT * 2 + line for line in self.forward()]
+        last_bn = self.last_bn()
+        if kind.residual and last_bn and not self.plan.preact:
+            body += ["", f"{INDENT}def zero_init_residual(self) -> None:",
+                     f'{INDENT * 2}"""Start as the identity: zero the last BN\'s scale '
+                     f'(Goyal et al., 2017)."""',
+                     f"{INDENT * 2}nn.init.zeros_(self.{self.member(last_bn)}.weight)"]
+        return "\n".join(body)
+
+    def docstring(self) -> str:
+        kind = self.kind
+        convs = [s for s in kind.steps if s.op == "conv" and s.branch == "residual"]
+        layers = ", ".join(_conv_words(dict(s.args)) for s in convs)
+        bn = any(s.op == "bn" and s.branch == "residual" for s in kind.steps)
+        extras = [text for present, text in (
+            (any(s.op == "dropout" for s in kind.steps), "dropout between convs"),
+            (any(s.branch == "se" for s in kind.steps), "squeeze-excitation (Hu et al., 2018)"),
+            (any(s.branch == "gate" for s in kind.steps), "a highway gate (Srivastava et al.)"))
+            if present]
+        if not kind.residual:
+            return f"A plain unit: {layers}{', each with BN' if bn else ''} and ReLU."
+        order = ("pre-activation (ECCV 2016): BN and ReLU before each conv, nothing after "
+                 "the add" if self.plan.preact else
+                 "each with BN; the shortcut joins before the last ReLU" if bn else
+                 "the shortcut joins before the last ReLU")
+        more = f"; {', '.join(extras)}" if extras else ""
+        return f"A residual unit: {layers};\n{INDENT}{order}{more}."
+
+    def last_bn(self) -> str | None:
+        bns = [s.member for s in self.kind.steps if s.op == "bn" and s.branch == "residual"]
+        return bns[-1] if bns else None
+
+    def modules(self) -> list[str]:
+        lines, done = [], set()
+        for step in self.kind.steps:
+            group = step.member.split(".")[0]
+            if group in self.groups:
+                if group not in done:
+                    done.add(group)
+                    modules = [(self.member(s.member).split(".", 1)[1], self.build(s))
+                               for s in self.groups[group]]
+                    lines.append(f"self.{self.member(group)} = "
+                                 f"{_sequential(modules, INDENT * 2)}")
+            elif op(step.op).unit_call is None:
+                lines.append(f"self.{self.member(step.member)} = {self.build(step)}")
+        return lines
+
+    def build(self, step: Step) -> str:
+        """The module's constructor, from its op's declaration, with symbolic widths."""
+        attrs = {"op": step.op, **dict(step.args)}
+        return op(step.op).torch(attrs, (self.width_of(step),))
+
+    def width_of(self, step: Step) -> str:
+        """The width of the step's (first) input, as the class writes it."""
+        source = step.inputs[0] if step.inputs else ""
+        steps = {s.member: s for s in self.kind.steps}
+        while source and source in steps:
+            found = steps[source]
+            if found.op == "conv":
+                return dict(found.args)["out_channels"]
+            source = found.inputs[0]
+        if source == "shortcut" or (source and source not in steps):
+            return dict(self.kind.steps[-1].args).get("out_channels", "in_channels")
+        return "in_channels"
+
+    def shortcut_init(self) -> list[str]:
+        kinds = self.plan.shortcut_kinds[self.kind]
+        name = self.member("shortcut.conv").split(".")[0]
+        builders = {option: self.shortcut_module(option, steps) for option, steps in kinds.items()}
         if len(kinds) == 1:
-            return [text]
-        branch_word = "if" if index == 0 else "elif"
-        condition = f"{branch_word} shortcut == {_literal(option)}:" if index < len(kinds) - 1 else "else:"
-        lines += [f"{INDENT * 2}{condition}", INDENT + text]
-    return lines
+            return [f"{INDENT * 2}self.{name} = {next(iter(builders.values()))}"]
+        lines = []
+        for index, option in enumerate(kinds):
+            word = "if" if index == 0 else "elif"
+            condition = (f"{word} shortcut == {_literal(option)}:" if index < len(kinds) - 1
+                         else "else:")
+            lines += [f"{INDENT * 2}{condition}",
+                      f"{INDENT * 3}self.{name} = {builders[option].replace(chr(10), chr(10) + INDENT)}"]
+        return lines
+
+    def shortcut_module(self, option: str, steps: tuple[Step, ...]) -> str:
+        if option == "identity":
+            return "nn.Identity()"
+        if option == "zero-pad":
+            (pad,) = steps
+            stride = dict(pad.args)["stride"]
+            return f"ZeroPadShortcut({stride}, {dict(pad.args)['out_channels']} - in_channels)"
+        modules = [(self.member(s.member).split(".", 1)[1],
+                    op(s.op).torch({"op": s.op, **dict(s.args)},
+                                   ("in_channels" if s.op != "bn" else
+                                    dict(steps[[x.member for x in steps].index(s.member) - 1]
+                                         .args)["out_channels"],)))
+                   for s in steps]
+        placeholders = shortcut_placeholders(self.plan.naming, self.plan.preact, self.plan.pooled)
+        modules = [(p, "nn.Identity()") for p in placeholders
+                   if p not in [m[0] for m in modules]] + modules
+        if all(name.isdigit() for name, _ in modules):
+            modules.sort(key=lambda m: int(m[0]))
+        return _sequential(modules, INDENT * 2)
+
+    def forward(self) -> list[str]:
+        """The unit's forward, its steps in the data-flow order the IR holds them. A
+        module's output read only by the next step on its branch is passed inline
+        (`self.bn1(self.conv1(x))`); any other output is held in its branch's variable:
+        `out` on the residual branch, `scale` for SE, `gate` for a highway gate. The
+        shortcut (`identity`) is taken right after what it reads, or, when that is the
+        unit's input, just before the merge, as torchvision computes its downsample."""
+        kind, calls = self.kind, self._calls()
+        lines: list[str] = []
+        values = {"": "x"}  # member -> the expression or variable holding its output
+        for index, (module, first, last) in enumerate(calls):
+            variable = VARIABLES[last.branch]
+            if module is None and op(first.op).unit_update:  # out += identity
+                if values[first.inputs[0]] != variable:
+                    lines.append(f"{variable} = {values[first.inputs[0]]}")
+                    values[first.inputs[0]] = variable
+            if "shortcut" in first.inputs and "shortcut" not in values:
+                lines.append(self._shortcut_call(values[kind.shortcut_source]))
+                values["shortcut"] = "identity"
+            args = [values[i] for i in first.inputs]
+            if module is None and op(first.op).unit_update:
+                lines.append(op(first.op).unit_update(args))
+                values[last.member] = variable
+                if index == len(calls) - 1:
+                    lines.append(f"return {variable}")
+                continue
+            if module is None:  # an op without a module: its call (F.relu(...))
+                expression = op(first.op).unit_call(args)
+                if args[0] == "x":  # the unit's input is read again by the shortcut
+                    expression = expression.replace(", inplace=True", "")
+            else:
+                expression = f"self.{module}({', '.join(args)})"
+            if index == len(calls) - 1:
+                lines.append(f"return {expression}")
+                continue
+            readers = [s for s in kind.steps if last.member in s.inputs]
+            if kind.shortcut_source == last.member:
+                readers.append(None)
+            following = calls[index + 1][1]
+            if module is not None and readers == [following] and \
+                    VARIABLES[following.branch] == VARIABLES[last.branch]:
+                values[last.member] = expression
+            else:
+                lines.append(f"{variable} = {expression}")
+                values[last.member] = variable
+            if kind.shortcut_source and kind.shortcut_source == last.member:
+                lines.append(self._shortcut_call(values[last.member]))
+                values["shortcut"] = "identity"
+        return lines
+
+    def _shortcut_call(self, source: str) -> str:
+        return f"identity = self.{self.member('shortcut.conv').split('.')[0]}({source})"
+
+    def _calls(self):
+        """The steps as calls: (module attribute, first step, last step); a group's
+        whole Sequential is one call, and an op without a module has attribute None."""
+        calls, done = [], set()
+        for step in self.kind.steps:
+            group = step.member.split(".")[0]
+            if group in self.groups:
+                if group not in done:
+                    done.add(group)
+                    members = self.groups[group]
+                    calls.append((self.member(group), members[0], members[-1]))
+            elif op(step.op).unit_call is None:
+                calls.append((self.member(step.member), step, step))
+            else:
+                calls.append((None, step, step))
+        return calls
 
 
-def _conv(source: str, channels: str, kernel: int, stride, padding: int, bias: bool) -> str:
-    """A unit's conv, as the conv op declares its construction, with symbolic widths."""
-    attrs = dict(op="conv", kernel=kernel, stride=stride, padding=padding,
-                 out_channels=channels, groups=1, bias=bias)
-    return op("conv").torch(attrs, (source,))
+def _conv_words(args: dict) -> str:
+    groups = f" (C={args['groups']})" if args["groups"] > 1 else ""
+    return f"{args['kernel']}x{args['kernel']} conv{groups}"
 
 
-def _bn(channels: str) -> str:
-    return op("bn").torch({"op": "bn"}, (channels,))
+VARIABLES = {"residual": "out", "merge": "out", "merged": "out", "se": "scale", "gate": "gate"}
 
 
-def _unit_forward(kind: UnitKind, member: str) -> list[str]:
-    """The unit's forward, written from its nodes in data-flow order: each op with a
-    module is called (`self.conv1(x)`), each without one wraps the expression in its
-    call and ends a statement (`out = F.relu(...)`), and the merge adds the shortcut."""
-    lines, value, count = [], "x", Counter()
-    for index, (part, name) in enumerate(kind.steps):
-        declared = op(name)
-        if part == "merge":
-            if value != "out":
-                lines.append(f"out = {value}")
-            lines += [f"identity = self.{member}(x)", "out += identity"]
-            value = "out"
-        elif declared.unit_member:
-            count[declared.unit_member] += 1
-            value = f"self.{declared.unit_member}{count[declared.unit_member]}({value})"
-        elif index == len(kind.steps) - 1:
-            return lines + [f"return {declared.unit_call(value)}"]
-        else:
-            lines.append(f"out = {declared.unit_call(value)}")
-            value = "out"
-    return lines + [f"return {value}"]
+def _chain(steps: list[Step]) -> bool:
+    """Whether each step reads only the one before it (the first reads anything)."""
+    return all(s.inputs == (prev.member,) for prev, s in zip(steps, steps[1:]))
+
+
+def _unit_class(plan: Plan, kind: UnitKind, name: str) -> str:
+    return _UnitClass(plan, kind, name).text()
 
 
 # --- the network ----------------------------------------------------------------------------
 
 def _network_class(plan: Plan) -> str:
     groups = _top_level_groups(plan.items)
-    units = sorted(plan.unit_classes[k] for k in plan.unit_classes if k.residual and k.bn)
+    units = sorted(plan.unit_classes[k] for k in plan.unit_classes if k.residual
+                   and not plan.preact and any(s.op == "bn" for s in k.steps))
     doc = (f"{_safe_text(plan.network)}: {format_shape(plan.input_shape)} in, "
            f"{format_shape(plan.output_shape)}{' logits' if plan.softmax_left_to_loss else ''} out.")
     if plan.renamed:
