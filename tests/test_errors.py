@@ -76,7 +76,7 @@ CASES = [
     ("blocks recurse", "block a(w) = [b(w)]\nblock b(w) = [a(w)]\nconv2 : a(16)\n", 5, 15,
      "E408", r"block 'a' uses block 'b'", None),
     ("pool in block", "conv2 : [3x3, 16; 3x3 maxpool]\n", 5, 19, "E408",
-     r"holds convolutions only, not maxpool", None),
+     r"holds convolutions, dropout and se, not maxpool", None),
 ]
 
 

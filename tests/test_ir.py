@@ -18,7 +18,7 @@ def test_ir_contract(name):
         assert a["scope"] == node
         assert {"op", "span", "shape", "params", "macs"} <= set(a)
         assert a["op"] in {"input", "conv", "bn", "relu", "maxpool", "avgpool", "fc", "add",
-                           "pad", "dropout", "softmax", "output"}
+                           "pad", "dropout", "softmax", "output", "sigmoid", "mul", "highway"}
         if a["op"] == "add":
             inputs = sorted(graph.in_edges(node, data="input"), key=lambda e: e[2])
             assert [i for _, _, i in inputs] == [0, 1]

@@ -31,7 +31,7 @@ class NetworkSummary:
     stride_on: str | None  # where bottlenecks put their stride; None without bottlenecks
     input: list[int]
     output: list[int]
-    layers: int  # weighted layers as the paper counts them: conv and fc, not projections
+    layers: int  # weighted layers as the paper counts depth: conv and fc, not projections
     params: int
     macs: int
     flops: int
@@ -73,9 +73,10 @@ def summarize(graph: nx.DiGraph) -> NetworkSummary:
 
 
 def _depth(graph: nx.DiGraph) -> int:
-    """Weighted layers as the paper counts depth: conv and fc, not shortcut projections."""
+    """Weighted layers as the paper counts depth: conv and fc, not shortcut projections,
+    SE's squeeze convs or highway gates (SE-ResNet-50 is 50 layers deep, as ResNet-50)."""
     return sum(1 for _, a in graph.nodes(data=True)
-               if registry.op(a["op"]).weighted and a.get("branch") != "shortcut")
+               if registry.op(a["op"]).weighted and a.get("branch") in (None, "residual"))
 
 
 def _has_bottleneck(graph: nx.DiGraph) -> bool:

@@ -43,6 +43,8 @@ def _running(parser) -> None:
 
 
 def _eval_arguments(parser) -> None:
+    from resdsl.backends.pytorch.naming import NAMINGS
+
     parser.add_argument("models", nargs="+", metavar="MODEL",
                         help="a `resdsl train` --out folder (its newest intact checkpoint) "
                              "or a checkpoint file; several make an ensemble. Or one .arch "
@@ -50,13 +52,13 @@ def _eval_arguments(parser) -> None:
     parser.add_argument("--weights", action="append", default=[], metavar="FILE",
                         help="a state-dict file for the .arch file (torch.save of "
                              "state_dict()); repeat for an ensemble")
-    parser.add_argument("--naming", choices=("arch", "torchvision"), default="arch",
-                        help="the module names in --weights: resdsl's (arch) or "
-                             "torchvision's ResNet (layer1.0.conv1.weight, ...)")
+    parser.add_argument("--naming", choices=NAMINGS, default="arch",
+                        help="the module names in --weights: resdsl's (arch), torchvision's "
+                             "ResNet (layer1.0.conv1.weight, ...) or timm's")
     parser.add_argument("--normalize", choices=("mean", "imagenet"),
                         help="subtract the training data's per-pixel mean, as `resdsl train` "
                              "does (default), or torchvision's ImageNet mean and std "
-                             "(default with --naming torchvision)")
+                             "(default with --naming torchvision or timm)")
     parser.add_argument("--test", type=_tests, default=("center",), metavar="TESTS",
                         help="comma-separated: center (the default), 10-crop, multi-scale")
     parser.add_argument("--scales", type=_sizes, metavar="S1,S2,...",
@@ -75,7 +77,7 @@ def _members(args, device):
             raise ResdslError("--weights goes with one .arch file (or bundled name), not "
                               + " ".join(args.models), hint="a run folder or checkpoint "
                               "brings its own network and weights", code="E713")
-        normalize = args.normalize or ("imagenet" if args.naming == "torchvision" else "mean")
+        normalize = args.normalize or ("imagenet" if args.naming != "arch" else "mean")
         arch = find_arch(args.models[0])
         return [members.from_weights(arch, dict(args.overrides), weights, args.naming,
                                      normalize, device) for weights in args.weights]

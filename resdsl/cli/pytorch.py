@@ -12,6 +12,7 @@ FORMATS = {".py": "PyTorch source", ".onnx": "ONNX"}
 
 
 def _arguments(parser) -> None:
+    from resdsl.backends.pytorch.naming import NAMINGS
     from resdsl.backends.pytorch.onnx import OPSET
 
     parser.add_argument("file", metavar="FILE", help="an .arch file or a bundled network name")
@@ -20,10 +21,11 @@ def _arguments(parser) -> None:
                              f"picks the format: .py, PyTorch source; .onnx, an ONNX model "
                              f"(opset {OPSET}, dynamic batch, input 'image', output 'logits', "
                              "in eval mode; needs `pip install 'resdsl[onnx]'`)")
-    parser.add_argument("--naming", choices=("arch", "torchvision"), default="arch",
-                        help="module names: the .arch scopes (conv3_x.0.conv1, the default) "
-                             "or torchvision's ResNet names (layer2.0.conv1), whose state "
-                             "dicts then load either way")
+    parser.add_argument("--naming", choices=NAMINGS, default="arch",
+                        help="module names: the .arch scopes (conv3_x.0.conv1, the default), "
+                             "torchvision's ResNet names (layer2.0.conv1) or timm's ResNet "
+                             "and ResNetV2 names (layer2.0.se.fc1, stages.1.blocks.0.norm1), "
+                             "whose state dicts then load either way")
     parser.add_argument("--fold-bn", action="store_true",
                         help="inference: fold each BN into its conv; the class gains "
                              "from_unfolded(state_dict) to take trained weights")

@@ -57,6 +57,7 @@ def network(spec: NetworkSpec, overrides: Mapping[str, object] | None = None) ->
                           hint="write the layers after the colon, e.g. "
                                "`conv1 112x112 : 7x7, 64, /2`", code="E402")
     _require_shortcut_option(layers, config)
+    _settings_fit(spec, layers, config)
     _within_layer_limit(layers)
     return Network(_display_name(spec.name, overrides), spec.path, spec.span, config, env,
                    stages, tuple(unused_definitions(spec)))
@@ -76,6 +77,23 @@ def _require_shortcut_option(layers, config: Config) -> None:
         raise ResdslError("this network has blocks but no shortcut option", block.span,
                           hint="add `shortcut A`, `shortcut B`, `shortcut C` or "
                                "`shortcut none` (a plain network)", code="E403")
+
+
+def _settings_fit(spec: NetworkSpec, layers, config: Config) -> None:
+    """`preact on` reorders units, and `projection pooled` changes projections: refuse
+    them where the network has none of what they change."""
+    def where(key: str) -> Span | None:
+        setting = spec.settings.get(key)
+        return setting.span if setting is not None else spec.span
+
+    if config.preact and not any(isinstance(layer, Block) for layer in layers):
+        raise ResdslError("`preact on` orders the layers of residual blocks, and this "
+                          "network has none", where("preact"), code="E410",
+                          hint="write its units as blocks (`[3x3, 16; 3x3, 16] x 3`)")
+    if config.projection == "pooled" and config.shortcut not in ("B", "C"):
+        raise ResdslError(f"`projection pooled` changes projection shortcuts, and shortcut "
+                          f"{config.shortcut} has none", where("projection"), code="E410",
+                          hint="use it with `shortcut B` (ResNet-D) or `shortcut C`")
 
 
 def _within_layer_limit(layers) -> None:

@@ -3,7 +3,9 @@ gives its stages and layers; here each layer becomes its nodes.
 
 A conv brings its BN (unless `bn off`) and ReLU; an fc brings a ReLU when another
 weighted layer follows it. A residual block becomes its units (`ir/units.py`). An op
-in the general form becomes one node with its arguments.
+in the general form becomes one node with its arguments. With `preact on` (He et al.,
+ECCV 2016) the first unit's BN-ReLU acts on the stem's last conv, which so has none of
+its own, and one BN-ReLU follows the last unit.
 """
 
 from __future__ import annotations
@@ -59,6 +61,11 @@ def _emit(graph: nx.DiGraph, stages: tuple[Stage, ...], config: Config) -> None:
     build.append("input", input_span, None, op="input", shape=config.input_shape)
     all_layers = [layer for stage in stages for layer in stage.layers]
     weighted_after = _weighted_after(all_layers)
+    blocks = [i for i, layer in enumerate(all_layers) if isinstance(layer, Block)]
+    bare = set()  # preact: the stem's last conv, activated by the first unit
+    if config.preact and blocks:
+        stem = [i for i in range(blocks[0]) if all_layers[i].op == "conv"]
+        bare = set(stem[-1:])
     position = 0
     for stage in stages:
         counts = Counter(layer.op for layer in stage.layers)
@@ -70,9 +77,10 @@ def _emit(graph: nx.DiGraph, stages: tuple[Stage, ...], config: Config) -> None:
             base = f"{stage.name}."
             if layer.op == "conv":
                 build.append(base + "conv" + suffix, layer.span, stage.name, **_conv(layer, config))
-                if config.bn:
-                    build.append(base + "bn" + suffix, layer.span, stage.name, op="bn")
-                build.append(base + "relu" + suffix, layer.span, stage.name, op="relu")
+                if position not in bare:
+                    if layer.bn if layer.bn is not None else config.bn:
+                        build.append(base + "bn" + suffix, layer.span, stage.name, op="bn")
+                    build.append(base + "relu" + suffix, layer.span, stage.name, op="relu")
             elif layer.op in ("maxpool", "avgpool"):
                 build.append(base + layer.op + suffix, layer.span, stage.name, **_pool(layer))
             elif layer.op == "fc":
@@ -86,6 +94,10 @@ def _emit(graph: nx.DiGraph, stages: tuple[Stage, ...], config: Config) -> None:
             elif isinstance(layer, Block):
                 build.tail = add_units(graph, build.tail, stage.name, layer, config, units)
                 units += layer.repeat
+                if config.preact and position == blocks[-1]:
+                    if config.bn:
+                        build.append(base + "bn", layer.span, stage.name, op="bn")
+                    build.append(base + "relu", layer.span, stage.name, op="relu")
             else:
                 build.append(base + layer.op + suffix, layer.span, stage.name, op=layer.op,
                              **layer.args)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import networkx as nx
 
 from resdsl.errors import Diagnostic, ResdslError
-from resdsl.ir.graph import strided_conv, unit_convs
+from resdsl.ir.graph import ordered_inputs, strided_conv, unit_convs
 from resdsl.ir.registry import op, output_shape
 from resdsl.ir.shapes import ShapeError, format_shape, spatial
 from resdsl.passes.base import located
@@ -177,18 +177,21 @@ def _members(graph, nodes, unit) -> list[str]:
 
 
 def _run(graph, nodes, shape, lenient=False, write=False):
-    """The shape after a stage's chain of nodes, starting from `shape`; with `write`,
-    each node's shape is written on it."""
+    """The shape after a stage's nodes, starting from `shape` (what enters the stage);
+    a node reads its inputs' shapes, so a unit's side branch (SE, a highway gate) is
+    followed too. With `write`, each node's shape is written on it."""
+    shapes = {}
     for node in nodes:
+        inputs = [shapes.get(u, shape) for u in ordered_inputs(graph, node)]
         try:
-            shape = output_shape(graph.nodes[node], [shape])
+            shapes[node] = output_shape(graph.nodes[node], inputs)
             if write:
-                graph.nodes[node]["shape"] = shape
+                graph.nodes[node]["shape"] = shapes[node]
         except ShapeError as error:
             if lenient and error.code == "E501":  # this stride leaves no output
                 return (0, 0, 0)
             raise located(graph, node, error) from None
-    return shape
+    return shapes[nodes[-1]] if nodes else shape
 
 
 def _matches(shape, want) -> bool:

@@ -6,7 +6,8 @@ parameters); B projects with a 1x1 conv (and BN) only where the shape changes; C
 projects on every shortcut. `projection pooled` (ResNet-D, He et al. 2019) averages
 2x2 windows with the stride before a 1x1 conv of stride 1, so that the projection reads
 every input pixel. A highway unit's carry path is option A's. With pre-activation a
-projection reads the unit's input after its first BN-ReLU, as the ECCV 2016 code does.
+projection reads the unit's input after its first BN-ReLU and has no BN of its own, as
+in the ECCV 2016 code (and timm's ResNetV2, and Wide ResNet's).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import networkx as nx
 
 from resdsl.ir.registry import output_shape
 from resdsl.ir.shapes import ShapeError
-from resdsl.ir.graph import branch, ordered_inputs, strided_conv, unit_nodes
+from resdsl.ir.graph import branch, input_shapes, ordered_inputs, strided_conv, unit_nodes
 from resdsl.passes.base import Pass, located
 
 
@@ -33,6 +34,11 @@ class InsertShortcuts(Pass):
             out = graph.nodes[residual]["shape"]
             stride = graph.nodes[strided_conv(graph, nodes)]["stride"]
             changes = out != graph.nodes[source]["shape"]
+            for gate in branch(graph, nodes, "gate"):  # a highway gate takes the unit's stride
+                attrs = graph.nodes[gate]
+                if attrs["op"] == "conv":
+                    attrs["stride"] = stride
+                attrs["shape"] = output_shape(attrs, input_shapes(graph, gate))
             if config.shortcut == "C" or (config.shortcut == "B" and changes):
                 unit = graph.graph["units"][graph.nodes[add]["unit"]]
                 _reroute(graph, add, source, _projection(config, stride, out[0]),
@@ -49,7 +55,7 @@ def _projection(config, stride: int, channels: int) -> list[tuple[str, dict]]:
                             stride_explicit=False, **{"global": False}))] if pooled else []
     layers += [("conv", dict(op="conv", kernel=1, stride=1 if pooled else stride, padding=0,
                              out_channels=channels, groups=1, bias=config.bias))]
-    return layers + ([("bn", dict(op="bn"))] if config.bn else [])
+    return layers + ([("bn", dict(op="bn"))] if config.bn and not config.preact else [])
 
 
 def _reroute(graph, add, source, layers, reads: str | None = None) -> None:

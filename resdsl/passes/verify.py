@@ -43,8 +43,8 @@ class Verify(Pass):
                 self._check_add(graph, node, span)
 
     def _check_add(self, graph, node, span) -> None:
-        branch, shortcut = (graph.nodes[u]["shape"] for u in ordered_inputs(graph, node))
-        if branch != shortcut:
+        branch, shortcut, *gate = (graph.nodes[u]["shape"] for u in ordered_inputs(graph, node))
+        if branch != shortcut or any(g != branch for g in gate):
             raise ResdslError(
                 f"{node}: the block's output ({format_shape(branch)}) and its shortcut "
                 f"({format_shape(shortcut)}) differ at the add", span,

@@ -287,6 +287,7 @@ def _unit_class_names(kinds: list[UnitKind], preact: bool) -> dict[UnitKind, str
     for kind in kinds:
         base = KNOWN_UNITS.get(kind.kernels) or "Block" + "_".join(f"{k}x{k}" for k in kind.kernels)
         base = ("PreAct" if preact else "") + base if kind.residual else "Plain" + base
+        base += "Projection" if kind.shortcut_source else ""  # it reads the BN-ReLU output
         name, n = base, 1
         while name in names.values():
             n += 1

@@ -130,7 +130,7 @@ class _UnitClass:
         # A group (`se`) whose members run one after another is one nn.Sequential.
         groups: dict[str, list[Step]] = {}
         for step in steps:
-            if "." in step.member:
+            if "." in step.member and step.branch != "residual":  # not se.scale, which mixes
                 groups.setdefault(step.member.split(".")[0], []).append(step)
         self.groups = {g: members for g, members in groups.items() if _chain(members)}
         self.consumers = Counter(i for step in steps for i in step.inputs)
@@ -183,7 +183,7 @@ class _UnitClass:
         lines, done = [], set()
         for step in self.kind.steps:
             group = step.member.split(".")[0]
-            if group in self.groups:
+            if group in self.groups and step in self.groups[group]:
                 if group not in done:
                     done.add(group)
                     modules = [(self.member(s.member).split(".", 1)[1], self.build(s))
@@ -306,7 +306,7 @@ class _UnitClass:
         calls, done = [], set()
         for step in self.kind.steps:
             group = step.member.split(".")[0]
-            if group in self.groups:
+            if group in self.groups and step in self.groups[group]:
                 if group not in done:
                     done.add(group)
                     members = self.groups[group]
@@ -353,8 +353,7 @@ def _network_class(plan: Plan) -> str:
             body.append(f"{INDENT * 2}self.{name} = {_module(plan, items[0])}  "
                         f"# {format_shape(items[0].shape)}")
         else:
-            modules = [(i.path[-1], _module(plan, i), format_shape(i.shape)) for i in items]
-            body.append(f"{INDENT * 2}self.{name} = {_sequential(modules, INDENT * 2)}")
+            body.append(f"{INDENT * 2}self.{name} = {_tree(plan, items, 1, INDENT * 2)}")
     body.append(f"{INDENT * 2}self.init_weights(zero_init_residual)")
     body += ["", f"{INDENT}def forward(self, x):"]
     if plan.inference:
@@ -401,11 +400,33 @@ def _top_level_groups(items: list[Leaf | Unit]) -> list[tuple[str, list[Leaf | U
     """Consecutive items under one top-level name: a stage's Sequential, or one module."""
     groups: list[tuple[str, list[Leaf | Unit]]] = []
     for item in items:
-        if groups and len(item.path) == 2 and groups[-1][0] == item.path[0]:
+        if groups and len(item.path) > 1 and groups[-1][0] == item.path[0]:
             groups[-1][1].append(item)
         else:
             groups.append((item.path[0], [item]))
     return groups
+
+
+def _tree(plan: Plan, items: list[Leaf | Unit], depth: int, indent: str) -> str:
+    """Items that share a path down to `depth` as nested nn.Sequentials (timm's
+    stages.0.blocks.0): one module per next path component."""
+    children = _top_level_groups([_Shifted(item, depth) for item in items])
+    modules = []
+    for name, group in children:
+        originals = [g.item for g in group]
+        if len(originals) == 1 and len(originals[0].path) == depth + 1:
+            text = _module(plan, originals[0])
+        else:
+            text = _tree(plan, originals, depth + 1, indent + INDENT)
+        modules.append((name, text, format_shape(originals[-1].shape)))
+    return _sequential(modules, indent)
+
+
+class _Shifted:
+    """An item seen from `depth` down its path, for grouping the next level."""
+
+    def __init__(self, item: Leaf | Unit, depth: int):
+        self.item, self.path = item, item.path[depth:]
 
 
 def _module(plan: Plan, item: Leaf | Unit) -> str:

@@ -1,0 +1,74 @@
+"""The ResNet family against the libraries people take it from: for each file in archs/,
+torchvision's or timm's model of the same network, measured by torch itself
+(parameters: sum of numel; multiply-adds: FlopCounterMode's total / 2 at 224x224), and
+their weights loaded both ways (BN statistics randomised, so a miswired BN shows)."""
+
+import pytest
+
+torch = pytest.importorskip("torch")
+models = pytest.importorskip("torchvision.models")
+timm = pytest.importorskip("timm")
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+import resdsl  # noqa: E402
+from tests.conftest import ARCHS  # noqa: E402
+from tests.test_torch_backend import _perturb_batchnorm  # noqa: E402
+
+# (file, library, model): the model each family file matches
+TORCHVISION = [("resnext50-32x4d", "resnext50_32x4d"), ("resnext101-32x8d", "resnext101_32x8d"),
+               ("resnext101-64x4d", "resnext101_64x4d"), ("wide-resnet50-2", "wide_resnet50_2"),
+               ("wide-resnet101-2", "wide_resnet101_2")]
+TIMM = [("resnet18-d", "resnet18d"), ("resnet26-d", "resnet26d"), ("resnet50-d", "resnet50d"),
+        ("se-resnet50", "seresnet50"), ("se-resnext50-32x4d", "seresnext50_32x4d"),
+        ("resnet50-v2", "resnetv2_50")]
+FAMILY = [(f, "torchvision", m) for f, m in TORCHVISION] + [(f, "timm", m) for f, m in TIMM]
+# torchvision's layouts that timm builds too, under the same names
+ALSO_TIMM = [("resnet18", "resnet18"), ("resnet50-v1.5", "resnet50"),
+             ("resnext50-32x4d", "resnext50_32x4d"), ("wide-resnet50-2", "wide_resnet50_2")]
+
+
+def _model(library: str, name: str):
+    if library == "timm":
+        return timm.create_model(name, pretrained=False)
+    return getattr(models, name)()
+
+
+@pytest.mark.parametrize("arch, library, name", FAMILY)
+def test_counts_equal_the_librarys_model_measured_by_torch(arch, library, name):
+    with torch.device("meta"):
+        model = _model(library, name).eval()
+        with FlopCounterMode(display=False) as counter:
+            model(torch.empty(1, 3, 224, 224))
+    summary = resdsl.count(ARCHS / f"{arch}.arch")
+    assert summary.params == sum(p.numel() for p in model.parameters())
+    assert summary.macs == counter.get_total_flops() // 2
+
+
+@pytest.mark.parametrize("arch, library, name",
+                         FAMILY + [(f, "timm", m) for f, m in ALSO_TIMM])
+def test_weights_load_both_ways_with_equal_outputs(arch, library, name):
+    torch.manual_seed(0)
+    ours = resdsl.load(ARCHS / f"{arch}.arch", naming=library)
+    theirs = _model(library, name)
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    _perturb_batchnorm(ours)
+    theirs.load_state_dict(ours.state_dict(), strict=True)  # and back
+    x = torch.randn(2, 3, 64, 64)
+    for mode in ("train", "eval"):
+        getattr(ours, mode)(), getattr(theirs, mode)()
+        with torch.no_grad():
+            torch.testing.assert_close(ours(x), theirs(x), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("depth, params", [(164, 1.7e6), (1001, 10.2e6)])
+def test_preact_resnet_has_the_eccv_2016_sizes(depth, params):
+    """Table 2 of "Identity Mappings in Deep Residual Networks": 1.7M and 10.2M, given to
+    one decimal (ResNet-1001 counts 10.33M with its BNs' 0.15M, 1.3% over the paper's)."""
+    summary = resdsl.count(ARCHS / "preact-resnet.arch", depth=depth)
+    assert abs(summary.params - params) / params < 0.015
+    assert summary.layers == depth
+
+
+def test_wrn_28_10_has_the_authors_count():
+    """36,479,194 parameters, as the WRN authors' code counts WRN-28-10."""
+    assert resdsl.count(ARCHS / "wrn.arch", depth=28, k=10).params == 36_479_194
