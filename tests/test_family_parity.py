@@ -8,40 +8,20 @@ import pytest
 torch = pytest.importorskip("torch")
 models = pytest.importorskip("torchvision.models")
 timm = pytest.importorskip("timm")
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
-
 import resdsl  # noqa: E402
+from examples.family import FAMILY, library_model, measure  # noqa: E402  (the README's table)
 from tests.conftest import ARCHS  # noqa: E402
 from tests.test_torch_backend import _perturb_batchnorm  # noqa: E402
 
-# (file, library, model): the model each family file matches
-TORCHVISION = [("resnext50-32x4d", "resnext50_32x4d"), ("resnext101-32x8d", "resnext101_32x8d"),
-               ("resnext101-64x4d", "resnext101_64x4d"), ("wide-resnet50-2", "wide_resnet50_2"),
-               ("wide-resnet101-2", "wide_resnet101_2")]
-TIMM = [("resnet18-d", "resnet18d"), ("resnet26-d", "resnet26d"), ("resnet50-d", "resnet50d"),
-        ("se-resnet50", "seresnet50"), ("se-resnext50-32x4d", "seresnext50_32x4d"),
-        ("resnet50-v2", "resnetv2_50")]
-FAMILY = [(f, "torchvision", m) for f, m in TORCHVISION] + [(f, "timm", m) for f, m in TIMM]
 # torchvision's layouts that timm builds too, under the same names
 ALSO_TIMM = [("resnet18", "resnet18"), ("resnet50-v1.5", "resnet50"),
              ("resnext50-32x4d", "resnext50_32x4d"), ("wide-resnet50-2", "wide_resnet50_2")]
 
 
-def _model(library: str, name: str):
-    if library == "timm":
-        return timm.create_model(name, pretrained=False)
-    return getattr(models, name)()
-
-
 @pytest.mark.parametrize("arch, library, name", FAMILY)
 def test_counts_equal_the_librarys_model_measured_by_torch(arch, library, name):
-    with torch.device("meta"):
-        model = _model(library, name).eval()
-        with FlopCounterMode(display=False) as counter:
-            model(torch.empty(1, 3, 224, 224))
     summary = resdsl.count(ARCHS / f"{arch}.arch")
-    assert summary.params == sum(p.numel() for p in model.parameters())
-    assert summary.macs == counter.get_total_flops() // 2
+    assert measure(library, name) == (summary.params, summary.macs)
 
 
 @pytest.mark.parametrize("arch, library, name",
@@ -49,7 +29,7 @@ def test_counts_equal_the_librarys_model_measured_by_torch(arch, library, name):
 def test_weights_load_both_ways_with_equal_outputs(arch, library, name):
     torch.manual_seed(0)
     ours = resdsl.load(ARCHS / f"{arch}.arch", naming=library)
-    theirs = _model(library, name)
+    theirs = library_model(library, name)
     ours.load_state_dict(theirs.state_dict(), strict=True)
     _perturb_batchnorm(ours)
     theirs.load_state_dict(ours.state_dict(), strict=True)  # and back

@@ -158,3 +158,30 @@ def test_api_returns_a_digraph_for_notebooks():
 def _spans(column):
     ids = [b.id for b in column.boxes]
     return [ids.index(arc.head) - ids.index(arc.tail) for arc in column.arcs]
+
+
+def test_the_familys_units_draw_their_groups_gates_order_and_pooled_shortcuts():
+    resnext = layout(build(ARCHS / "resnext50-32x4d.arch"), 0)
+    assert "3x3 conv, 128, C=32" in [box.label for box in resnext.boxes]
+    se = layout(build(ARCHS / "se-resnet50.arch"), 0)
+    assert len(se.sides) == 16 and se.sides[0].box.label == "SE gate\n256 → 16 → 256"
+    assert se.sides[0].anchor == next(b.id for b in se.boxes if b.label == "1x1 conv, 256")
+    assert se.layers == 50  # the gates' convs are not layers of the depth
+    v2 = layout(build(ARCHS / "resnet50-v2.arch"), 0)
+    assert [b.label for b in v2.boxes[1:4]] == ["7x7 conv, 64, /2", "pool, /2",
+                                                "BN-ReLU\n1x1 conv, 64"]
+    d = layout(build(ARCHS / "resnet50-d.arch"), 0)
+    assert [arc.label for arc in d.arcs if arc.label] == ["avg pool /2"] * 3
+    highway = layout(build(ARCHS / "highway-cifar.arch"), 0)
+    assert {arc.label for arc in highway.arcs} == {"gate"}
+
+
+def test_resnext101_collapses_to_one_page(cli, tmp_path):
+    """Stem, pool, four stage boxes, pool, fc: a figure of nine boxes, drawn by dot."""
+    column = layout(build(ARCHS / "resnext101-32x8d.arch"), 0, collapse=True)
+    assert len(column.boxes) == 9 and "×23 blocks, first /2 on the 3x3" in column.boxes[5].label
+    out = tmp_path / "resnext.svg"
+    code, _, err = cli("render", ARCHS / "resnext101-32x8d.arch", "--collapse", "-o", out)
+    assert code == 0, err
+    height = float(re.search(r'<svg[^>]* height="([0-9.]+)pt"', out.read_text()).group(1))
+    assert height < 11 * 72  # fits a letter page's height

@@ -62,15 +62,15 @@ def draw(columns: list[Column], shapes: bool = False, rankdir: str = "TB") -> gr
             figure.edge(arc.tail, arc.head, tailport=port, headport=port, constraint="false",
                         style="dotted" if arc.increases_dimensions else "solid",
                         penwidth="1.1", **({"xlabel": arc.label} if arc.label else {}))
-        for side in column.sides:  # SE beside its conv: fed by it, scaling what follows
+        for side in column.sides:  # SE beside its conv: fed by it, scaling its output
             figure.node(side.box.id, side.box.label, fillcolor=fill[side.box.size],
                         fontsize="9", **side.box.style)
             with figure.subgraph() as row:
                 row.attr(rank="same")
                 row.node(side.anchor)
                 row.node(side.box.id)
-            figure.edge(side.anchor, side.box.id, constraint="false", arrowhead="none")
-            figure.edge(side.box.id, side.rejoin, constraint="false", label=" ×")
+            figure.edge(side.anchor, side.box.id, constraint="false")
+            figure.edge(side.box.id, side.anchor, constraint="false", label="×")
     _align(figure, columns, sizes)
     return figure
 

@@ -45,12 +45,11 @@ class Arc:
 
 @dataclass
 class Side:
-    """A box beside the column (a squeeze-excitation gate): fed by `anchor`, its output
-    scaling what enters `rejoin`."""
+    """A box beside the column (a squeeze-excitation gate): fed by `anchor`, whose
+    output it scales."""
 
     box: Box
     anchor: str
-    rejoin: str
 
 
 @dataclass
@@ -105,8 +104,7 @@ def layout(graph: nx.DiGraph, index: int, title: str | None = None,
             column.arcs.append(Arc(column.boxes[first - 1].id, column.boxes[last].id,
                                    shortcut != "identity", _arc_label(graph, units[unit])))
     for box, at in gates:
-        rejoin = column.boxes[min(at + 1, len(column.boxes) - 1)].id
-        column.sides.append(Side(box, column.boxes[at].id, rejoin))
+        column.sides.append(Side(box, column.boxes[at].id))
     return column
 
 
