@@ -13,8 +13,9 @@ use (torchvision's ResNets; a hand-written CIFAR ResNet), on the same data.
         --only train --write                                # a GPU's training throughput
     python3 benchmarks/bench_torch.py --device cuda --amp bfloat16 --only infer \\
         --infer-batch 256 --profile                         # folding on a GPU, and why
+    python3 benchmarks/bench_torch.py --family --write      # the family vs torchvision/timm
 
-Needs `pip install -e '.[test]'` (torchvision).
+Needs `pip install -e '.[test]'` (torchvision; timm for --family).
 """
 
 from __future__ import annotations
@@ -38,11 +39,22 @@ TRAINING = [  # label, .arch file and --set, the model a user would otherwise bu
     ("ResNet-18", ("archs/resnet18.arch", {}), "torchvision.models.resnet18()", 32, 224),
     ("CIFAR ResNet-110", ("archs/cifar-resnet.arch", {"n": 18}), "cifar_resnet(18)", 128, 32),
 ]
+FAMILY = [  # with --family: training steps and eval forwards against torchvision's and timm's
+    ("ResNeXt-50 32x4d", ("archs/resnext50-32x4d.arch", {}), "torchvision.models.resnext50_32x4d()", 8, 224),
+    ("Wide ResNet-50-2", ("archs/wide-resnet50-2.arch", {}), "torchvision.models.wide_resnet50_2()", 8, 224),
+    ("ResNet-50-D", ("archs/resnet50-d.arch", {}), 'timm.create_model("resnet50d")', 8, 224),
+    ("SE-ResNet-50", ("archs/se-resnet50.arch", {}), 'timm.create_model("seresnet50")', 8, 224),
+    ("ResNet-50 v2", ("archs/resnet50-v2.arch", {}), 'timm.create_model("resnetv2_50")', 8, 224),
+]
 BF16_PEAK = {"H100": 989e12, "H200": 989e12, "A100": 312e12}  # dense bf16 FLOP/s
 
 
 def reference(expression: str) -> torch.nn.Module:
     namespace = {"torchvision": torchvision}
+    if "timm" in expression:
+        import timm
+
+        namespace["timm"] = timm
     exec(CIFAR_TORCH, namespace)
     return eval(expression, namespace)
 
@@ -76,6 +88,49 @@ class Trainer:
         sync(self.device)
         return time.perf_counter() - start
 
+    def forward(self) -> float:
+        """One eval-mode forward, as inference runs it."""
+        self.model.eval()
+        sync(self.device)
+        start = time.perf_counter()
+        with torch.inference_mode(), self.autocast:
+            self.step_fn(self.x)
+        sync(self.device)
+        self.model.train()
+        return time.perf_counter() - start
+
+
+def paired(ours, theirs, timed: str, args) -> tuple[float, float, float]:
+    """(median ratio of pairs, our median, their median) of one timed method."""
+    for _ in range(args.warmup):
+        getattr(ours, timed)(), getattr(theirs, timed)()
+    a, b = [], []
+    for i in range(args.pairs):
+        if i % 2 == 0:
+            a.append(getattr(ours, timed)()), b.append(getattr(theirs, timed)())
+        else:
+            b.append(getattr(theirs, timed)()), a.append(getattr(ours, timed)())
+    return statistics.median(x / y for x, y in zip(a, b)), statistics.median(a), statistics.median(b)
+
+
+def family(args) -> list[str]:
+    """The family's modules against the library models they match: a training step and
+    an eval forward each, timed in alternating pairs."""
+    rows = ["| network | batch | reference | train: resdsl / reference | resdsl step (s) | "
+            "reference step (s) | eval forward: resdsl / reference | resdsl (s) | reference (s) |",
+            "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+    for label, (path, params), expression, batch, size in FAMILY:
+        torch.manual_seed(0)
+        summary = resdsl.count(ROOT / path, **params)
+        ours = Trainer(resdsl.load(ROOT / path, **params), batch, size, summary.output[0], args)
+        theirs = Trainer(reference(expression), batch, size, summary.output[0], args)
+        train = paired(ours, theirs, "step", args)
+        infer = paired(ours, theirs, "forward", args)
+        rows.append(f"| {label} | {batch} | `{expression}` | **{train[0]:.3f}** | {train[1]:.3f} "
+                    f"| {train[2]:.3f} | **{infer[0]:.3f}** | {infer[1]:.3f} | {infer[2]:.3f} |")
+        del ours, theirs
+    return rows
+
 
 def training(args) -> list[str]:
     rows = ["| network | batch | resdsl step (s) | reference step (s) | reference | "
@@ -87,16 +142,7 @@ def training(args) -> list[str]:
         summary = resdsl.count(ROOT / path, **params)
         ours = Trainer(resdsl.load(ROOT / path, **params), batch, size, summary.output[0], args)
         theirs = Trainer(reference(expression), batch, size, summary.output[0], args)
-        for _ in range(args.warmup):
-            ours.step(), theirs.step()
-        a, b = [], []
-        for i in range(args.pairs):
-            if i % 2 == 0:
-                a.append(ours.step()), b.append(theirs.step())
-            else:
-                b.append(theirs.step()), a.append(ours.step())
-        ratio = statistics.median(x / y for x, y in zip(a, b))
-        ta, tb = statistics.median(a), statistics.median(b)
+        ratio, ta, tb = paired(ours, theirs, "step", args)
         rows.append(f"| {label} | {batch} | {ta:.3f} | {tb:.3f} | `{expression}` | "
                     f"**{ratio:.3f}** | {batch / ta:,.0f} | {batch / tb:,.0f} |")
         peak = next((v for k, v in BF16_PEAK.items() if args.device.startswith("cuda")
@@ -197,7 +243,8 @@ def profile(name: str, model, data, device, top: int = 8) -> list[str]:
 
 
 def section_name(args) -> str:
-    return "bench_torch" if args.device == "cpu" else "bench_torch_gpu"
+    name = "bench_torch" if args.device == "cpu" else "bench_torch_gpu"
+    return name + ("_family" if args.family else "")
 
 
 def report(args) -> str:
@@ -212,6 +259,12 @@ def report(args) -> str:
              f"Command: `python3 benchmarks/bench_torch.py {' '.join(sys.argv[1:])}` "
              f"({time.strftime('%Y-%m-%d')}; {where}, Python {platform.python_version()}, "
              f"torch {torch.__version__}, torchvision {torchvision.__version__}).", ""]
+    if args.family:
+        lines[1] = lines[1].replace("vs torchvision", "the family vs torchvision and timm")
+        lines += [f"{args.pairs} timed pairs of each after {args.warmup} warm-up runs; the "
+                  "order within a pair alternates. A ratio below 1: resdsl is faster.", "",
+                  *family(args), "", f"<!-- {name}:end -->"]
+        return "\n".join(lines)
     if args.only in (None, "train"):
         lines += ["### Training step (forward, backward, SGD)", "",
                   f"{args.pairs} timed pairs after {args.warmup} warm-up steps each; "
@@ -235,6 +288,9 @@ def main() -> None:
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--compile", action="store_true", help="torch.compile both models")
     parser.add_argument("--only", choices=("train", "infer"))
+    parser.add_argument("--family", action="store_true",
+                        help="the ResNet family (ResNeXt, Wide ResNet, ResNet-D, SE, v2) "
+                             "against torchvision's and timm's models")
     parser.add_argument("--pairs", type=int, default=12, help="timed training pairs")
     parser.add_argument("--rounds", type=int, default=15, help="timed inference rounds")
     parser.add_argument("--warmup", type=int, default=2)

@@ -11,7 +11,7 @@ timm = pytest.importorskip("timm")
 import resdsl  # noqa: E402
 from examples.family import FAMILY, library_model, measure  # noqa: E402  (the README's table)
 from tests.conftest import ARCHS  # noqa: E402
-from tests.test_torch_backend import _perturb_batchnorm  # noqa: E402
+from tests.test_torch_backend import assert_weights_load_both_ways  # noqa: E402
 
 # torchvision's layouts that timm builds too, under the same names
 ALSO_TIMM = [("resnet18", "resnet18"), ("resnet50-v1.5", "resnet50"),
@@ -28,16 +28,8 @@ def test_counts_equal_the_librarys_model_measured_by_torch(arch, library, name):
                          FAMILY + [(f, "timm", m) for f, m in ALSO_TIMM])
 def test_weights_load_both_ways_with_equal_outputs(arch, library, name):
     torch.manual_seed(0)
-    ours = resdsl.load(ARCHS / f"{arch}.arch", naming=library)
-    theirs = library_model(library, name)
-    ours.load_state_dict(theirs.state_dict(), strict=True)
-    _perturb_batchnorm(ours)
-    theirs.load_state_dict(ours.state_dict(), strict=True)  # and back
-    x = torch.randn(2, 3, 64, 64)
-    for mode in ("train", "eval"):
-        getattr(ours, mode)(), getattr(theirs, mode)()
-        with torch.no_grad():
-            torch.testing.assert_close(ours(x), theirs(x), rtol=1e-4, atol=1e-4)
+    assert_weights_load_both_ways(resdsl.load(ARCHS / f"{arch}.arch", naming=library),
+                                  library_model(library, name), tolerance=1e-4)
 
 
 @pytest.mark.parametrize("depth, params", [(164, 1.7e6), (1001, 10.2e6)])

@@ -121,3 +121,54 @@ def test_spans_point_into_the_file_that_wrote_the_layer():
     assert conv.file.endswith("resnet18.arch") and conv.line == 7
     stem = graph.nodes["conv1.conv"]["span"]
     assert stem.file.endswith("resnet34.arch") and stem.line == 10
+
+
+@pytest.mark.parametrize("expression, width", [("64 * 4 // 64 * 32", 128), ("256 / 2", 128),
+                                               ("(30 - 2) / 7 * 4", 16), ("7 // 2", 3)])
+def test_division_exact_and_floor(write_arch, expression, width):
+    graph = build(write_arch(f"network t\ninput 3x8x8\nc : 3x3, {expression}\n"))
+    assert graph.nodes["c.conv"]["out_channels"] == width
+
+
+def test_grouped_conv_counts_its_groups(write_arch):
+    graph = build(write_arch("network t\ninput 32x8x8\nc : 3x3, 64, C=8, bias=on\n"))
+    conv = graph.nodes["c.conv"]
+    assert (conv["groups"], conv["bias"]) == (8, True)
+    assert conv["params"] == 64 * (32 // 8) * 9 + 64 and conv["macs"] == 64 * 64 * 4 * 9
+
+
+@pytest.mark.parametrize("channels, squeeze", [(256, 16), (2048, 128), (64, 8), (100, 8), (200, 16)])
+def test_se_squeeze_width_is_timms_rounding(channels, squeeze):
+    """make_divisible(C / 16, 8) with round_limit 0: nearest multiple of 8, at least 8."""
+    from resdsl.ir.units import se_width
+    assert se_width(channels, 1 / 16) == squeeze
+
+
+def test_preact_orders_bn_relu_before_each_conv_and_nothing_after_the_add():
+    graph = build(ARCHS / "resnet50-v2.arch")
+    unit = [n for n in graph if n.startswith("conv3_x.1.")]
+    assert [graph.nodes[n]["member"] for n in unit] == [
+        "bn1", "relu1", "conv1", "bn2", "relu2", "conv2", "bn3", "relu3", "conv3", "add"]
+    assert list(graph.predecessors("conv5_x.bn")) == ["conv5_x.2.add"]  # one BN-ReLU at the end
+    assert list(graph.successors("conv5_x.bn")) == ["conv5_x.relu"]
+    stem = [n for n in graph if n.startswith("conv1.")]
+    assert stem == ["conv1.conv"]  # the first unit's BN-ReLU acts on it
+    projection = [n for n in graph if n.startswith("conv3_x.0.shortcut.")]
+    assert projection == ["conv3_x.0.shortcut.conv"]  # no BN
+    assert list(graph.predecessors(projection[0])) == ["conv3_x.0.relu1"]
+
+
+def test_pooled_projection_pools_only_where_it_strides():
+    graph = build(ARCHS / "resnet50-d.arch")
+    assert not [n for n in graph if n.startswith("conv2_x.0.shortcut.pool")]
+    pool = graph.nodes["conv3_x.0.shortcut.pool"]
+    assert (pool["kernel"], pool["stride"], pool["ceil"]) == (2, 2, True)
+    assert graph.nodes["conv3_x.0.shortcut.conv"]["stride"] == 1
+
+
+def test_highway_gates_every_unit(write_arch):
+    graph = build(write_arch(BASIC.replace("shortcut A", "shortcut highway")))
+    merges = ops(graph, "highway")
+    assert len(merges) == 4 and not ops(graph, "add")
+    gate = graph.nodes["conv3_x.0.gate.conv"]
+    assert (gate["stride"], gate["bias"], gate["out_channels"]) == (2, True, 32)

@@ -35,8 +35,13 @@ def test_every_arch_trains_a_step_with_its_static_params_and_shape(arch):
 @pytest.mark.parametrize("arch, builder", TORCHVISION)
 def test_torchvision_weights_load_both_ways_with_equal_outputs(arch, builder):
     torch.manual_seed(0)
-    ours = resdsl.load(ARCHS / arch, naming="torchvision")
-    theirs = getattr(models, builder)()
+    assert_weights_load_both_ways(resdsl.load(ARCHS / arch, naming="torchvision"),
+                                  getattr(models, builder)())
+
+
+def assert_weights_load_both_ways(ours, theirs, tolerance=1e-5):
+    """Their state dict loads strictly into ours; ours, its BNs perturbed, back into
+    theirs; and both give the same outputs in train and eval mode."""
     ours.load_state_dict(theirs.state_dict(), strict=True)
     _perturb_batchnorm(ours)
     theirs.load_state_dict(ours.state_dict(), strict=True)  # and back
@@ -44,7 +49,7 @@ def test_torchvision_weights_load_both_ways_with_equal_outputs(arch, builder):
     for mode in ("train", "eval"):
         getattr(ours, mode)(), getattr(theirs, mode)()
         with torch.no_grad():
-            torch.testing.assert_close(ours(x), theirs(x), rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(ours(x), theirs(x), rtol=tolerance, atol=tolerance)
 
 
 def _perturb_batchnorm(model):

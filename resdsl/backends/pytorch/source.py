@@ -180,18 +180,15 @@ class _UnitClass:
         return bns[-1] if bns else None
 
     def modules(self) -> list[str]:
-        lines, done = [], set()
-        for step in self.kind.steps:
-            group = step.member.split(".")[0]
-            if group in self.groups and step in self.groups[group]:
-                if group not in done:
-                    done.add(group)
-                    modules = [(self.member(s.member).split(".", 1)[1], self.build(s))
-                               for s in self.groups[group]]
-                    lines.append(f"self.{self.member(group)} = "
-                                 f"{_sequential(modules, INDENT * 2)}")
-            elif op(step.op).unit_call is None:
-                lines.append(f"self.{self.member(step.member)} = {self.build(step)}")
+        lines = []
+        for module, steps in self._calls():
+            if module is None:
+                continue
+            if len(steps) > 1 or "." in steps[0].member and steps[0].branch != "residual":
+                named = [(self.member(s.member).split(".", 1)[1], self.build(s)) for s in steps]
+                lines.append(f"self.{module} = {_sequential(named, INDENT * 2)}")
+            else:
+                lines.append(f"self.{module} = {self.build(steps[0])}")
         return lines
 
     def build(self, step: Step) -> str:
@@ -257,7 +254,8 @@ class _UnitClass:
         kind, calls = self.kind, self._calls()
         lines: list[str] = []
         values = {"": "x"}  # member -> the expression or variable holding its output
-        for index, (module, first, last) in enumerate(calls):
+        for index, (module, steps) in enumerate(calls):
+            first, last = steps[0], steps[-1]
             variable = VARIABLES[last.branch]
             if module is None and op(first.op).unit_update:  # out += identity
                 if values[first.inputs[0]] != variable:
@@ -285,7 +283,7 @@ class _UnitClass:
             readers = [s for s in kind.steps if last.member in s.inputs]
             if kind.shortcut_source == last.member:
                 readers.append(None)
-            following = calls[index + 1][1]
+            following = calls[index + 1][1][0]
             if module is not None and readers == [following] and \
                     VARIABLES[following.branch] == VARIABLES[last.branch]:
                 values[last.member] = expression
@@ -300,21 +298,20 @@ class _UnitClass:
     def _shortcut_call(self, source: str) -> str:
         return f"identity = self.{self.member('shortcut.conv').split('.')[0]}({source})"
 
-    def _calls(self):
-        """The steps as calls: (module attribute, first step, last step); a group's
-        whole Sequential is one call, and an op without a module has attribute None."""
+    def _calls(self) -> list[tuple[str | None, list[Step]]]:
+        """The steps as calls: (module attribute, its steps); a group's whole Sequential
+        is one call, and an op without a module has attribute None."""
         calls, done = [], set()
         for step in self.kind.steps:
             group = step.member.split(".")[0]
             if group in self.groups and step in self.groups[group]:
                 if group not in done:
                     done.add(group)
-                    members = self.groups[group]
-                    calls.append((self.member(group), members[0], members[-1]))
+                    calls.append((self.member(group), self.groups[group]))
             elif op(step.op).unit_call is None:
-                calls.append((self.member(step.member), step, step))
+                calls.append((self.member(step.member), [step]))
             else:
-                calls.append((None, step, step))
+                calls.append((None, [step]))
         return calls
 
 
