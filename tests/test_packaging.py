@@ -57,7 +57,7 @@ def test_every_import_is_declared(folder):
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     declared = {_requirement_name(r) for r in
                 project["dependencies"] + project["optional-dependencies"][EXTRA_OF[folder]]}
-    local = {"resdsl", "tests"} | {p.stem for p in (ROOT / folder).glob("*.py")}
+    local = {"resdsl", "tests", "examples"} | {p.stem for p in (ROOT / folder).glob("*.py")}
     undeclared = {}
     for path in sorted((ROOT / folder).glob("*.py")):
         for module in _imports(path) - local - set(sys.stdlib_module_names):
