@@ -44,3 +44,10 @@ def test_preact_resnet_has_the_eccv_2016_sizes(depth, params):
 def test_wrn_28_10_has_the_authors_count():
     """36,479,194 parameters, as the WRN authors' code counts WRN-28-10."""
     assert resdsl.count(ARCHS / "wrn.arch", depth=28, k=10).params == 36_479_194
+
+
+def test_compile_writes_timms_names(cli):
+    code, out, err = cli("compile", ARCHS / "resnet50-d.arch", "--naming", "timm")
+    assert code == 0, err
+    assert 'self.downsample = nn.Sequential(\n                nn.AvgPool2d(2, stride=stride' in out
+    assert "self.conv1 = nn.Sequential(\n" in out and "self.act1 = nn.ReLU" in out
