@@ -34,8 +34,10 @@ class Layer:
     padding: int | None = None
     p: float | None = None  # dropout
     groups: int = 1  # a conv's `C=32`
-    bias: bool | None = None  # a conv's `bias=on` or `bias=off`; None: the network's setting
-    bn: bool | None = None  # a conv's `bn=off`; None: the network's setting
+    # a conv's `bias=on|off`, `bn=on|off`; None until the front end puts the network's
+    # setting there (network._settle_switches)
+    bias: bool | None = None
+    bn: bool | None = None
     ceil: bool = False  # a pooling window's `ceil`: Caffe's rounding up of the output size
     ratio: float | None = None  # squeeze-excitation's reduction, 1/16 in Hu et al.
     args: dict[str, object] = field(default_factory=dict)  # an op in the general form

@@ -58,6 +58,7 @@ def network(spec: NetworkSpec, overrides: Mapping[str, object] | None = None) ->
                                "`conv1 112x112 : 7x7, 64, /2`", code="E402")
     _require_shortcut_option(layers, config)
     _settings_fit(spec, layers, config)
+    _settle_switches(layers, config)
     _within_layer_limit(layers)
     return Network(_display_name(spec.name, overrides), spec.path, spec.span, config, env,
                    stages, tuple(unused_definitions(spec)))
@@ -94,6 +95,16 @@ def _settings_fit(spec: NetworkSpec, layers, config: Config) -> None:
         raise ResdslError(f"`projection pooled` changes projection shortcuts, and shortcut "
                           f"{config.shortcut} has none", where("projection"), code="E410",
                           hint="use it with `shortcut B` (ResNet-D) or `shortcut C`")
+
+
+def _settle_switches(layers, config: Config) -> None:
+    """Each conv's bias and BN, decided once: its own `bias=` or `bn=`, else the network's
+    setting, so that nothing after the front end reads the setting for a layer."""
+    for layer in layers:
+        for conv in layer.body if isinstance(layer, Block) else (layer,):
+            if conv.op == "conv":
+                conv.bias = config.bias if conv.bias is None else conv.bias
+                conv.bn = config.bn if conv.bn is None else conv.bn
 
 
 def _within_layer_limit(layers) -> None:

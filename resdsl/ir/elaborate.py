@@ -76,9 +76,9 @@ def _emit(graph: nx.DiGraph, stages: tuple[Stage, ...], config: Config) -> None:
             suffix = str(seen[layer.op]) if counts[layer.op] > 1 else ""
             base = f"{stage.name}."
             if layer.op == "conv":
-                build.append(base + "conv" + suffix, layer.span, stage.name, **_conv(layer, config))
+                build.append(base + "conv" + suffix, layer.span, stage.name, **_conv(layer))
                 if position not in bare:
-                    if layer.bn if layer.bn is not None else config.bn:
+                    if layer.bn:
                         build.append(base + "bn" + suffix, layer.span, stage.name, op="bn")
                     build.append(base + "relu" + suffix, layer.span, stage.name, op="relu")
             elif layer.op in ("maxpool", "avgpool"):
@@ -114,12 +114,12 @@ def _weighted_after(layers: list[Layer | Block]) -> list[bool]:
     return flags
 
 
-def _conv(layer: Layer, config: Config) -> dict:
+def _conv(layer: Layer) -> dict:
     padding = layer.padding if layer.padding is not None else same_padding(layer.kernel)
     return dict(op="conv", kernel=layer.kernel, stride=layer.stride,
                 stride_explicit=layer.stride_explicit, padding=padding,
                 out_channels=layer.channels, groups=layer.groups,
-                bias=layer.bias if layer.bias is not None else config.bias)
+                bias=layer.bias)
 
 
 def _pool(layer: Layer) -> dict:

@@ -88,9 +88,8 @@ class _Unit:
                 self.squeeze_excite(layer)
             else:
                 j = convs.index(layer) + 1
-                bn = layer.bn if layer.bn is not None else config.bn
                 if config.preact:
-                    if bn:
+                    if layer.bn:
                         self.chain(f"bn{j}", layer.span, op="bn")
                     self.chain(f"relu{j}", layer.span, op="relu")
                     if j == 1:
@@ -101,20 +100,20 @@ class _Unit:
                 self.conv(layer, j, stride if j - 1 == slot else 1, j - 1 == slot and first
                           and block.stride_explicit)
                 if not config.preact:
-                    if bn:
+                    if layer.bn:
                         self.chain(f"bn{j}", layer.span, op="bn")
                     if j < len(convs) or not residual:
                         self.chain(f"relu{j}", layer.span, op="relu")
         if residual:
-            self.merge(block, stride, convs[-1])
+            self.merge(block, stride, convs)
         return self.tail
 
     def conv(self, layer, j: int, stride: int, explicit: bool) -> None:
         padding = layer.padding if layer.padding is not None else same_padding(layer.kernel)
-        bias = layer.bias if layer.bias is not None else self.config.bias
-        self.last_conv = self.chain(f"conv{j}", layer.span, op="conv", kernel=layer.kernel, stride=stride,
-                   stride_explicit=explicit, padding=padding, out_channels=layer.channels,
-                   groups=layer.groups, bias=bias)
+        self.last_conv = self.chain(
+            f"conv{j}", layer.span, op="conv", kernel=layer.kernel, stride=stride,
+            stride_explicit=explicit, padding=padding, out_channels=layer.channels,
+            groups=layer.groups, bias=layer.bias)
 
     def squeeze_excite(self, layer) -> None:
         """Hu et al. (2018), Fig. 3: the branch's channels scaled by a gate computed from
@@ -135,7 +134,7 @@ class _Unit:
         self.tail = self.add("se.scale", layer.span, "residual", inputs=[branch, tail],
                              op="mul", ratio=layer.ratio)
 
-    def merge(self, block, stride: int, last) -> None:
+    def merge(self, block, stride: int, convs) -> None:
         """The add, with the identity edge marked `shortcut` (insert_shortcuts turns it
         into what the option asks for), and the ReLU after it in the paper's order."""
         branch = self.tail
@@ -152,5 +151,4 @@ class _Unit:
                                  op="add")
         self.graph.edges[self.input, self.tail]["shortcut"] = True
         if not self.config.preact:
-            self.chain(f"relu{len([l for l in block.body if l.op == 'conv'])}", last.span,
-                       branch="merged", op="relu")
+            self.chain(f"relu{len(convs)}", convs[-1].span, branch="merged", op="relu")

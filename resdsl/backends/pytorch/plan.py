@@ -20,22 +20,19 @@ from resdsl.ir.graph import branch, ordered_inputs, strided_conv, unit_convs, un
 from resdsl.ir.registry import op
 from resdsl.ir.shapes import Shape, numel
 
-# A node's bookkeeping, not its op's arguments: left out of a unit's kind
-SKIPPED_ARGS = ("shape",)
-
-
 @dataclass(frozen=True)
 class Step:
     """One node of a unit, as its class builds and calls it: its .arch member name, op,
     branch, the members it reads ("" is the unit's input, "shortcut" the shortcut's
-    output), and its op's arguments with widths and stride written symbolically
-    (`channels[1]`, `in_channels`, `stride`), so that units differing only in those
-    share a class."""
+    output), the width of what it reads, and its op's arguments, widths and stride
+    written symbolically (`channels[1]`, `in_channels`, `stride`), so that units
+    differing only in those share a class."""
 
     member: str
     op: str
     branch: str
     inputs: tuple[str, ...]
+    in_width: str
     args: tuple[tuple[str, object], ...]
 
 
@@ -230,12 +227,12 @@ def _unit(graph: nx.DiGraph, nodes: list[str], path: tuple[str, ...]) -> Unit:
                     attrs["branch"] == "shortcut" and value == stride)):
                 value = "stride"
             args[arg.name] = value
-        inputs = tuple("shortcut" if data.get("shortcut") and attrs["branch"] != "shortcut"
-                       else graph.nodes[u]["member"] if u in own else ""
-                       for u, data in sorted(graph.pred[node].items(),
-                                             key=lambda e: e[1].get("input", 0)))
+        reads = ordered_inputs(graph, node)
+        inputs = tuple("shortcut" if graph.edges[u, node].get("shortcut")
+                       and attrs["branch"] != "shortcut"
+                       else graph.nodes[u]["member"] if u in own else "" for u in reads)
         return Step(attrs["member"], attrs["op"], attrs["branch"], inputs,
-                    tuple(sorted(args.items())))
+                    symbolic.width(reads[0]), tuple(sorted(args.items())))
 
     shortcut_nodes = branch(graph, nodes, "shortcut")
     body = [n for n in nodes if graph.nodes[n]["branch"] != "shortcut"]

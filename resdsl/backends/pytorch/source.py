@@ -9,8 +9,6 @@ plan: the same input gives the same bytes.
 
 from __future__ import annotations
 
-from collections import Counter
-
 from resdsl.backends.pytorch.naming import shortcut_placeholders, unit_member
 from resdsl.backends.pytorch.plan import Leaf, Plan, Step, Unit, UnitKind
 from resdsl.ir.registry import op
@@ -133,7 +131,6 @@ class _UnitClass:
             if "." in step.member and step.branch != "residual":  # not se.scale, which mixes
                 groups.setdefault(step.member.split(".")[0], []).append(step)
         self.groups = {g: members for g, members in groups.items() if _chain(members)}
-        self.consumers = Counter(i for step in steps for i in step.inputs)
 
     def text(self) -> str:
         kind = self.kind
@@ -193,21 +190,7 @@ class _UnitClass:
 
     def build(self, step: Step) -> str:
         """The module's constructor, from its op's declaration, with symbolic widths."""
-        attrs = {"op": step.op, **dict(step.args)}
-        return op(step.op).torch(attrs, (self.width_of(step),))
-
-    def width_of(self, step: Step) -> str:
-        """The width of the step's (first) input, as the class writes it."""
-        source = step.inputs[0] if step.inputs else ""
-        steps = {s.member: s for s in self.kind.steps}
-        while source and source in steps:
-            found = steps[source]
-            if found.op == "conv":
-                return dict(found.args)["out_channels"]
-            source = found.inputs[0]
-        if source == "shortcut" or (source and source not in steps):
-            return dict(self.kind.steps[-1].args).get("out_channels", "in_channels")
-        return "in_channels"
+        return op(step.op).torch({"op": step.op, **dict(step.args)}, (step.in_width,))
 
     def shortcut_init(self) -> list[str]:
         kinds = self.plan.shortcut_kinds[self.kind]
@@ -231,12 +214,7 @@ class _UnitClass:
             (pad,) = steps
             stride = dict(pad.args)["stride"]
             return f"ZeroPadShortcut({stride}, {dict(pad.args)['out_channels']} - in_channels)"
-        modules = [(self.member(s.member).split(".", 1)[1],
-                    op(s.op).torch({"op": s.op, **dict(s.args)},
-                                   ("in_channels" if s.op != "bn" else
-                                    dict(steps[[x.member for x in steps].index(s.member) - 1]
-                                         .args)["out_channels"],)))
-                   for s in steps]
+        modules = [(self.member(s.member).split(".", 1)[1], self.build(s)) for s in steps]
         placeholders = shortcut_placeholders(self.plan.naming, self.plan.preact, self.plan.pooled)
         modules = [(p, "nn.Identity()") for p in placeholders
                    if p not in [m[0] for m in modules]] + modules
