@@ -8,9 +8,9 @@ backend) import it on first use, so the analysis commands start fast.
 
 from resdsl.api import build, count, render
 from resdsl.errors import ResdslError
-from resdsl.ir.registry import Arg, OpDef
-from resdsl.ir.registry import register as register_op
-from resdsl.ir.registry import unregister as unregister_op
+from resdsl.ops.registry import Arg, OpDef
+from resdsl.ops.registry import register as register_op
+from resdsl.ops.registry import unregister as unregister_op
 from resdsl.safety import limits
 from resdsl.version import __version__
 

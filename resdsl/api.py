@@ -5,43 +5,10 @@ Nothing here imports torch; `resdsl.load` (the torch backend) is separate.
 
 from __future__ import annotations
 
-import sys
-import warnings
-from collections.abc import Callable
-
-import networkx as nx
-
 from resdsl import bundled, safety
 from resdsl.backends.summary import NetworkSummary, summarize
-from resdsl.errors import ResdslError, ResdslWarning, Span
-from resdsl.frontend.resolve import load_spec
-from resdsl.ir.elaborate import elaborate
-from resdsl.passes.pipeline import run_pipeline
-
-
-def build(path: str, dump_to: Callable[[str], None] | None = None, **params) -> nx.DiGraph:
-    """Parse, elaborate and run every pass. `path` is an .arch file or the name of a
-    bundled network (`resnet50`); `params` override parameters and settings as `--set`
-    does (`build("archs/cifar-resnet.arch", n=18)`). Warnings (W1xx) are issued as
-    `ResdslWarning`s and kept in `graph.graph["warnings"]`."""
-    graph = elaborate(load_spec(bundled.find_arch(str(path))), params)
-    try:
-        run_pipeline(graph, dump_to)
-    except ResdslError as error:
-        error.warnings = graph.graph["warnings"]
-        raise
-    for diagnostic in graph.graph["warnings"]:
-        warnings.warn(ResdslWarning(diagnostic), stacklevel=_callers_level())
-    return graph
-
-
-def _callers_level() -> int:
-    """The `stacklevel` of the first frame outside resdsl, so that a warning names the
-    caller's line (`resdsl.count(...)` in a script), not resdsl's own."""
-    frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_globals.get("__name__", "").startswith("resdsl"):
-        frame, level = frame.f_back, level + 1
-    return level
+from resdsl.errors import Span
+from resdsl.passes.pipeline import build
 
 
 def count(path: str, **params) -> NetworkSummary:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 import resdsl
-from resdsl.ir.registry import output_kept, per_element
-from resdsl.ir.shapes import feature_map, numel
+from resdsl.ops.registry import output_kept, per_element
+from resdsl.ops.shapes import feature_map, numel
 
 # Mish (Misra, 2019): x * tanh(softplus(x)), one module in torch.
 MISH = resdsl.OpDef(

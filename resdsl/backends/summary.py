@@ -1,13 +1,16 @@
-"""Per-stage totals of a verified graph: the rows of Table 1, and the `--json` object."""
+"""Per-stage totals of a verified graph: the rows of Table 1, the `--json` object, the
+metrics a table can show of them, and the HTML a notebook shows."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from html import escape
 
 import networkx as nx
 
-from resdsl.ir import registry
+from resdsl.ops import registry
 from resdsl.ir.graph import unit_convs, unit_nodes
+from resdsl.ops.shapes import format_shape
 
 CONVENTION = ("macs: multiply-adds of conv and fc layers (the paper's 'FLOPs'); "
               "flops: 2 x macs; other_ops: element ops of BN, ReLU, add and pooling; "
@@ -43,9 +46,38 @@ class NetworkSummary:
 
     def _repr_html_(self) -> str:
         """The stage table, when a notebook shows a summary."""
-        from resdsl.backends.table import format_html
-
         return format_html(self)
+
+
+METRICS = {
+    "macs": ("MACs", "multiply-adds of conv and fc layers, the paper's 'FLOPs' (Table 1)"),
+    "flops": ("FLOPs", "2 x the multiply-adds of conv and fc layers"),
+    "macs+ops": ("MACs+ops", "multiply-adds of conv and fc layers, plus one op per element "
+                             "of BN, ReLU and add and per window element of pooling"),
+    "flops+ops": ("FLOPs+ops", "2 x the multiply-adds of conv and fc layers, plus one op per "
+                               "element of BN, ReLU and add and per window element of pooling"),
+}
+
+
+def work(row: StageSummary | NetworkSummary, metric: str) -> int:
+    scale = 2 if metric.startswith("flops") else 1
+    return scale * row.macs + (row.other_ops if metric.endswith("+ops") else 0)
+
+
+def format_html(net: NetworkSummary) -> str:
+    """One network's stages, params and MACs as an HTML table (a notebook shows it)."""
+    cell = '<td style="text-align:right">{}</td>'.format
+    rows = "".join(f"<tr><td>{escape(s.name)}</td>{cell(format_shape(s.output))}"
+                   f"{cell(f'{s.params:,}')}{cell(f'{s.macs:,}')}</tr>" for s in net.stages)
+    total = (f"<tr><th>total</th>{cell(format_shape(net.output))}{cell(f'{net.params:,}')}"
+             f"{cell(f'{net.macs:,}')}</tr>")
+    stride = f", stride on {net.stride_on}" if net.stride_on else ""
+    return (f"<table><caption>{escape(net.network)} ({escape(net.file)}): input "
+            f"{format_shape(net.input)}, shortcut {net.shortcut}{stride}, {net.layers} layers"
+            "</caption><thead><tr><th>stage</th><th>output (CxHxW)</th><th>params</th>"
+            f"<th>MACs</th></tr></thead><tbody>{rows}{total}</tbody></table>"
+            f"<p><small>MACs: {METRICS['macs'][1]}; params: conv and fc weights and biases, "
+            "and BN's affine scale and shift</small></p>")
 
 
 def summarize(graph: nx.DiGraph) -> NetworkSummary:

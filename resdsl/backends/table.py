@@ -1,26 +1,9 @@
-"""Table 1 as text: a row per stage, a column pair per network, units in the headers;
-and one network's column as HTML, for notebooks."""
+"""Table 1 as text: a row per stage, a column pair per network, units in the headers."""
 
 from __future__ import annotations
 
-from html import escape
-
-from resdsl.backends.summary import NetworkSummary, StageSummary
-from resdsl.ir.shapes import format_shape, spatial
-
-METRICS = {
-    "macs": ("MACs", "multiply-adds of conv and fc layers, the paper's 'FLOPs' (Table 1)"),
-    "flops": ("FLOPs", "2 x the multiply-adds of conv and fc layers"),
-    "macs+ops": ("MACs+ops", "multiply-adds of conv and fc layers, plus one op per element "
-                             "of BN, ReLU and add and per window element of pooling"),
-    "flops+ops": ("FLOPs+ops", "2 x the multiply-adds of conv and fc layers, plus one op per "
-                               "element of BN, ReLU and add and per window element of pooling"),
-}
-
-
-def work(row: StageSummary | NetworkSummary, metric: str) -> int:
-    scale = 2 if metric.startswith("flops") else 1
-    return scale * row.macs + (row.other_ops if metric.endswith("+ops") else 0)
+from resdsl.backends.summary import METRICS, NetworkSummary, work
+from resdsl.ops.shapes import format_shape, spatial
 
 
 def format_table(summaries: list[NetworkSummary], metric: str = "macs") -> str:
@@ -66,22 +49,6 @@ def format_table(summaries: list[NetworkSummary], metric: str = "macs") -> str:
                      f"{work(net, metric):>16,} {label}  (shortcut {net.shortcut}, "
                      f"{stride}{net.file})")
     return "\n".join(lines)
-
-
-def format_html(net: NetworkSummary) -> str:
-    """One network's stages, params and MACs as an HTML table (a notebook shows it)."""
-    cell = '<td style="text-align:right">{}</td>'.format
-    rows = "".join(f"<tr><td>{escape(s.name)}</td>{cell(format_shape(s.output))}"
-                   f"{cell(f'{s.params:,}')}{cell(f'{s.macs:,}')}</tr>" for s in net.stages)
-    total = (f"<tr><th>total</th>{cell(format_shape(net.output))}{cell(f'{net.params:,}')}"
-             f"{cell(f'{net.macs:,}')}</tr>")
-    stride = f", stride on {net.stride_on}" if net.stride_on else ""
-    return (f"<table><caption>{escape(net.network)} ({escape(net.file)}): input "
-            f"{format_shape(net.input)}, shortcut {net.shortcut}{stride}, {net.layers} layers"
-            "</caption><thead><tr><th>stage</th><th>output (CxHxW)</th><th>params</th>"
-            f"<th>MACs</th></tr></thead><tbody>{rows}{total}</tbody></table>"
-            f"<p><small>MACs: {METRICS['macs'][1]}; params: conv and fc weights and biases, "
-            "and BN's affine scale and shift</small></p>")
 
 
 def _stage_names(summaries: list[NetworkSummary]) -> list[str]:

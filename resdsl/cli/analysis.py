@@ -9,7 +9,7 @@ import warnings
 
 from resdsl.cli.common import EXIT_INPUT, Command, build, emit
 from resdsl.errors import ResdslError, ResdslWarning
-from resdsl.ir.shapes import format_shape
+from resdsl.ops.shapes import format_shape
 
 
 def _flops_arguments(parser) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from resdsl.api import build
+from resdsl.passes.pipeline import build
 from resdsl.backends.pytorch.runtime import from_graph
 from resdsl.backends.summary import NetworkSummary, summarize
 from resdsl.errors import ResdslError, Span

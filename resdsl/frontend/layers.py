@@ -5,7 +5,7 @@ A kernel starts a conv, the number after it is its channel count, and `/2`, `str
 A bracket or a named block is a group of residual units: its convs, a `dropout p` between
 two of them (Wide ResNet) and a closing `se r` (squeeze-excitation, ratio r).
 Any registered op may also be written in the general form `name` or `name(arg=value,
-...)`, its arguments checked against the op's declaration (`resdsl.ir.registry`).
+...)`, its arguments checked against the op's declaration (`resdsl.ops.registry`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import ClassVar
 from resdsl.errors import ResdslError, Span, did_you_mean
 from resdsl.frontend import ast
 from resdsl.frontend.evaluate import Number, evaluate, whole
-from resdsl.ir.registry import REQUIRED, op, registered
-from resdsl.ir.shapes import format_shape
+from resdsl.ops.registry import REQUIRED, op, registered
+from resdsl.ops.shapes import format_shape
 
 
 @dataclass

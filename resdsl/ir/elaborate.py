@@ -20,8 +20,8 @@ from resdsl.frontend.config import Config
 from resdsl.frontend.layers import Block, Layer
 from resdsl.frontend.network import Stage, network
 from resdsl.frontend.resolve import NetworkSpec
-from resdsl.ir.registry import op
-from resdsl.ir.shapes import same_padding
+from resdsl.ops.registry import op
+from resdsl.ops.shapes import same_padding
 from resdsl.ir.units import add_units
 
 def elaborate(spec: NetworkSpec, overrides: Mapping[str, object] | None = None) -> nx.DiGraph:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import networkx as nx
 
-from resdsl.ir.shapes import Shape
+from resdsl.ops.shapes import Shape
 
 
 def ordered_inputs(graph: nx.DiGraph, node: str) -> list[str]:

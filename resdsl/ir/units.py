@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from resdsl.ir.shapes import same_padding
+from resdsl.ops.shapes import same_padding
 
 SE_DIVISOR = 8  # timm's make_divisible: SE widths are multiples of 8, at least 8
 

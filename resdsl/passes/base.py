@@ -5,7 +5,7 @@ from __future__ import annotations
 import networkx as nx
 
 from resdsl.errors import ResdslError
-from resdsl.ir.shapes import ShapeError
+from resdsl.ops.shapes import ShapeError
 
 
 class Pass:

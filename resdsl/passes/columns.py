@@ -19,8 +19,8 @@ import networkx as nx
 
 from resdsl.errors import Diagnostic, ResdslError
 from resdsl.ir.graph import ordered_inputs, strided_conv, unit_convs
-from resdsl.ir.registry import op, output_shape
-from resdsl.ir.shapes import ShapeError, format_shape, spatial
+from resdsl.ops.registry import op, output_shape
+from resdsl.ops.shapes import ShapeError, format_shape, spatial
 from resdsl.passes.base import located
 
 def read_columns(graph: nx.DiGraph) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from resdsl.ir.registry import op
+from resdsl.ops.registry import op
 from resdsl.ir.graph import input_shapes
 from resdsl.passes.base import Pass
 

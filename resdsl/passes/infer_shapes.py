@@ -5,9 +5,9 @@ from __future__ import annotations
 import networkx as nx
 
 from resdsl.errors import Diagnostic
-from resdsl.ir.ops import skipped_pixels
-from resdsl.ir.registry import op, output_shape
-from resdsl.ir.shapes import ShapeError
+from resdsl.ops.builtin import skipped_pixels
+from resdsl.ops.registry import op, output_shape
+from resdsl.ops.shapes import ShapeError
 from resdsl.ir.graph import input_shapes
 from resdsl.passes.base import Pass, located
 from resdsl.passes.columns import read_columns

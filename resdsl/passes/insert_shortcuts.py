@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import networkx as nx
 
-from resdsl.ir.registry import output_shape
-from resdsl.ir.shapes import ShapeError
+from resdsl.ops.registry import output_shape
+from resdsl.ops.shapes import ShapeError
 from resdsl.ir.graph import branch, input_shapes, ordered_inputs, strided_conv, unit_nodes
 from resdsl.passes.base import Pass, located
 

@@ -1,12 +1,19 @@
-"""Run the passes in order, optionally dumping the IR after each one (`--dump-ir`)."""
+"""From an .arch file to its verified graph: parse, elaborate, then run the passes in
+order, optionally dumping the IR after each one (`--dump-ir`)."""
 
 from __future__ import annotations
 
+import sys
+import warnings
 from collections.abc import Callable
 
 import networkx as nx
 
+from resdsl import bundled
+from resdsl.errors import ResdslError, ResdslWarning
+from resdsl.frontend.resolve import load_spec
 from resdsl.ir.dump import dump
+from resdsl.ir.elaborate import elaborate
 from resdsl.passes.count_costs import CountCosts
 from resdsl.passes.infer_shapes import InferShapes
 from resdsl.passes.insert_shortcuts import InsertShortcuts
@@ -23,3 +30,28 @@ def run_pipeline(graph: nx.DiGraph, dump_to: Callable[[str], None] | None = None
         if dump_to:
             dump_to(dump(graph, f"after {step.name}"))
     return graph
+
+
+def build(path: str, dump_to: Callable[[str], None] | None = None, **params) -> nx.DiGraph:
+    """Parse, elaborate and run every pass. `path` is an .arch file or the name of a
+    bundled network (`resnet50`); `params` override parameters and settings as `--set`
+    does (`build("archs/cifar-resnet.arch", n=18)`). Warnings (W1xx) are issued as
+    `ResdslWarning`s and kept in `graph.graph["warnings"]`."""
+    graph = elaborate(load_spec(bundled.find_arch(str(path))), params)
+    try:
+        run_pipeline(graph, dump_to)
+    except ResdslError as error:
+        error.warnings = graph.graph["warnings"]
+        raise
+    for diagnostic in graph.graph["warnings"]:
+        warnings.warn(ResdslWarning(diagnostic), stacklevel=_callers_level())
+    return graph
+
+
+def _callers_level() -> int:
+    """The `stacklevel` of the first frame outside resdsl, so that a warning names the
+    caller's line (`resdsl.count(...)` in a script), not resdsl's own."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("resdsl"):
+        frame, level = frame.f_back, level + 1
+    return level

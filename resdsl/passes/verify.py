@@ -7,8 +7,8 @@ import networkx as nx
 
 from resdsl.errors import ResdslError
 from resdsl.ir.graph import ordered_inputs
-from resdsl.ir.registry import op
-from resdsl.ir.shapes import format_shape
+from resdsl.ops.registry import op
+from resdsl.ops.shapes import format_shape
 from resdsl.passes.base import Pass
 
 class Verify(Pass):

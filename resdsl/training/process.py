@@ -17,7 +17,11 @@ from resdsl.errors import ResdslError
 
 class Process:
     """One process of `world`: rank 0 alone logs and checkpoints. Under torchrun the
-    processes join a group (NCCL on GPUs, gloo on CPUs) and each takes GPU `LOCAL_RANK`."""
+    processes join a group (NCCL on GPUs, gloo on CPUs) and each takes GPU `LOCAL_RANK`.
+    A context manager: on the way out, by return or by error, the process leaves the group
+    it joined. Left to the interpreter's exit, the group's C++ threads can outlive it and
+    abort the process ("terminate called without an active exception", SIGABRT), which
+    torchrun counts as a failed attempt even after a run that finished."""
 
     def __init__(self, requested: str):
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -25,11 +29,21 @@ class Process:
         self.device = resolve_device(requested, int(os.environ.get("LOCAL_RANK", "0")))
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
+        self.joined = False  # a group that this process started, and so must leave
         if self.world > 1 and not dist.is_initialized():
             try:
                 dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
             except RuntimeError as error:
                 raise self.peer_failure(error) or error
+            self.joined = True
+
+    def __enter__(self) -> "Process":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.joined and dist.is_initialized():
+            dist.destroy_process_group()
+        self.joined = False
 
     @property
     def main(self) -> bool:

@@ -15,7 +15,7 @@ import graphviz
 
 from resdsl.backends.figure.layout import Column
 from resdsl.errors import ResdslError, Span
-from resdsl.ir.shapes import format_shape
+from resdsl.ops.shapes import format_shape
 from resdsl.output import write_atomic
 
 FORMATS = ("svg", "png", "pdf", "dot")

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from resdsl.ir.graph import unit_convs, unit_nodes, unit_shortcut
-from resdsl.ir.registry import op
-from resdsl.ir.shapes import Shape, spatial
+from resdsl.ops.registry import op
+from resdsl.ops.shapes import Shape, spatial
 
 
 @dataclass

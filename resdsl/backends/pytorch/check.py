@@ -13,7 +13,7 @@ import torch
 
 from resdsl.backends.pytorch.devices import describe
 from resdsl.backends.pytorch.plan import Plan
-from resdsl.ir.shapes import format_shape
+from resdsl.ops.shapes import format_shape
 from resdsl.safety import format_bytes
 
 

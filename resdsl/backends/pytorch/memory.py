@@ -16,7 +16,7 @@ import networkx as nx
 
 from resdsl import safety
 from resdsl.errors import Span
-from resdsl.ir.registry import op
+from resdsl.ops.registry import op
 
 FLOAT = 4
 

@@ -13,7 +13,7 @@ import networkx as nx
 
 from resdsl.errors import ResdslError, Span
 from resdsl.frontend.names import RESERVED, check_stage_name
-from resdsl.ir.registry import op
+from resdsl.ops.registry import op
 
 NAMINGS = ("arch", "torchvision", "timm")
 

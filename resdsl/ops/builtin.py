@@ -1,4 +1,4 @@
-"""The built-in ops, each declared once (see `resdsl.ir.registry` for what the fields mean).
+"""The built-in ops, each declared once (see `resdsl.ops.registry` for what the fields mean).
 
 Costs follow the paper: `macs` are the multiply-adds of conv and fc layers only (Table
 1's "FLOPs"); `other_ops` counts the element operations of BN, ReLU, add and pooling,
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from resdsl.ir.registry import (Arg, OpDef, op, output_kept, per_element, register,
+from resdsl.ops.registry import (Arg, OpDef, op, output_kept, per_element, register,
                                 same_feature_map)
-from resdsl.ir.shapes import Shape, ShapeError, feature_map, numel, spatial, window
+from resdsl.ops.shapes import Shape, ShapeError, feature_map, numel, spatial, window
 
 
 def _stride_text(a: Mapping) -> str:

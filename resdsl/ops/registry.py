@@ -6,7 +6,7 @@ how many inputs it takes, what it does to a shape, what it costs (params, multip
 other element ops), how PyTorch builds it, what autograd keeps of it for the backward
 pass, and how the paper's figure labels it. Nothing else in resdsl keeps a table of op
 names: a new op kind is a grammar rule (or none, through the general `name(args)` form),
-one `register(OpDef(...))`, and tests. The built-in ops are declared in `resdsl.ir.ops`.
+one `register(OpDef(...))`, and tests. The built-in ops are declared in `resdsl.ops.builtin`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from resdsl.ir.shapes import Shape, feature_map, numel
+from resdsl.ops.shapes import Shape, feature_map, numel
 
 REQUIRED = object()  # an argument without a default
 
