@@ -378,3 +378,33 @@ def test_torchrun_restarts_a_killed_rank_and_resume_auto_continues(tmp_path):
     assert "error[E712]: rank 0 lost the other processes of the run" in stderr
     assert "internal error" not in stderr
     assert _train_steps(out) == list(range(1, 301))
+
+
+RANK_SCRIPT = """
+import os, sys
+from pathlib import Path
+from resdsl.training.loop import TrainConfig, train
+from resdsl.training.recipe import Recipe
+train(TrainConfig(arch=sys.argv[1], recipe=Recipe(batch=16, lr=0.1, milestones=(3,), steps=4),
+                  data="synthetic", out=Path(sys.argv[2]), params={"n": 1}, log_every=1,
+                  checkpoint_every=2, synthetic_size=64, device="cpu", progress=False))
+threads = sorted((t / "comm").read_text().strip() for t in Path("/proc/self/task").iterdir())
+(Path(sys.argv[3]) / f"threads-{os.environ['RANK']}").write_text(" ".join(threads))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc")
+def test_a_ddp_rank_ends_its_collective_threads_before_the_interpreter_exits(tmp_path):
+    """The cause of the aborts at exit under load: gloo's worker threads, still alive when
+    the interpreter shuts down, abort the process if they release a tensor then. Once
+    train() returns, no worker of the group may be left."""
+    script = tmp_path / "rank.py"
+    script.write_text(RANK_SCRIPT)
+    run = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
+         str(script), ARCH, str(tmp_path / "ddp"), str(tmp_path)], capture_output=True, text=True,
+        timeout=300,
+        cwd=ROOT, env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT)))
+    assert run.returncode == 0, run.stderr
+    threads = [(tmp_path / f"threads-{rank}").read_text().split() for rank in (0, 1)]
+    assert all("python" in names and "pt_gloo_runloop" not in names for names in threads), threads

@@ -3,6 +3,7 @@ the collective operations the loop needs, and the signals that ask it to stop.""
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import re
@@ -19,9 +20,10 @@ class Process:
     """One process of `world`: rank 0 alone logs and checkpoints. Under torchrun the
     processes join a group (NCCL on GPUs, gloo on CPUs) and each takes GPU `LOCAL_RANK`.
     A context manager: on the way out, by return or by error, the process leaves the group
-    it joined. Left to the interpreter's exit, the group's C++ threads can outlive it and
-    abort the process ("terminate called without an active exception", SIGABRT), which
-    torchrun counts as a failed attempt even after a run that finished."""
+    it joined and the group's worker threads end. A worker that outlives the Python code
+    may still be releasing the tensors of the last collective when the interpreter shuts
+    down; it then aborts the process ("terminate called without an active exception",
+    SIGABRT), which torchrun counts as a failed attempt even after a run that finished."""
 
     def __init__(self, requested: str):
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -31,6 +33,7 @@ class Process:
             torch.cuda.set_device(self.device)
         self.joined = False  # a group that this process started, and so must leave
         if self.world > 1 and not dist.is_initialized():
+            _import_before_the_group()
             try:
                 dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
             except RuntimeError as error:
@@ -42,7 +45,8 @@ class Process:
 
     def __exit__(self, *exc) -> None:
         if self.joined and dist.is_initialized():
-            dist.destroy_process_group()
+            gc.collect()  # the DDP wrapper, whose reference cycles hold the group
+            dist.destroy_process_group()  # the last reference: its threads are joined
         self.joined = False
 
     @property
@@ -97,6 +101,15 @@ class Process:
         if len(set(digests)) != 1:
             raise RuntimeError(f"the {self.world} replicas ended with different weights")
         return digests[0]
+
+
+def _import_before_the_group() -> None:
+    """Import what DDP imports on first use (torch._dynamo, and with it
+    torch.distributed.nn) while no group exists: imported later, the defaults
+    `group=group.WORLD` of torch.distributed.nn.functional would capture the world group
+    and keep it, and its threads, alive until the interpreter's exit."""
+    import torch._dynamo  # noqa: F401
+    import torch.distributed.nn  # noqa: F401
 
 
 class Interrupt:
