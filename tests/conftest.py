@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,21 @@ from resdsl.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 ARCHS = ROOT / "archs"
+
+# A hang guard, not a speed limit: the seconds after which a test calls a subprocess or a
+# wait stuck. Far above any run's time on a loaded machine, so that only a hang reaches it.
+STUCK_AFTER_S = 600
+
+
+def wait_for_metrics(out: Path, count: int, process: subprocess.Popen) -> None:
+    """Until `out`/metrics.jsonl holds `count` training records; fails at once if the run
+    ends first, and after STUCK_AFTER_S if it never gets there."""
+    metrics, deadline = out / "metrics.jsonl", time.monotonic() + STUCK_AFTER_S
+    while time.monotonic() < deadline and process.poll() is None:
+        if metrics.exists() and metrics.read_text().count('"train"') >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the run did not reach {count} training records: exit {process.poll()}")
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from resdsl.evaluation import responses  # noqa: E402
 from resdsl.evaluation.views import Batch, batches, views  # noqa: E402
 from resdsl.training.augment import crop_resize_flip  # noqa: E402
 from resdsl.training.data import FASHION_MNIST_DEBIAN, fashion_mnist, image_folder  # noqa: E402
-from tests.conftest import ARCHS  # noqa: E402
+from tests.conftest import ARCHS, STUCK_AFTER_S  # noqa: E402
 from tests.test_train import _write_cifar  # noqa: E402
 
 CPU = torch.device("cpu")
@@ -287,13 +287,13 @@ def test_the_degradation_example_draws_figure_6_and_its_table(tmp_path):
     proc = subprocess.run([sys.executable, script, "--data", f"fashion-mnist:{tmp_path / 'fm'}",
                            "--depths", "8", "--steps", "4", "--batch", "8", "--log-every", "2",
                            "--eval-every", "2", "--out", tmp_path / "fig6"],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=STUCK_AFTER_S)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "fig6" / "degradation.png").read_bytes()[:4] == b"\x89PNG"
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| plain-8")
             or line.startswith("| ResNet-8")]
     assert len(rows) == 2 and all(line.count("%") == 3 for line in rows)
-    again = subprocess.run(proc.args, capture_output=True, text=True, timeout=300)
+    again = subprocess.run(proc.args, capture_output=True, text=True, timeout=STUCK_AFTER_S)
     assert again.returncode == 0 and again.stdout.count("nothing to train") == 2
 
 

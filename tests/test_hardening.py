@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -36,9 +35,8 @@ def assert_limit(err: str, code: str, limit: str):
 def test_huge_widths_and_inputs_are_counted_by_arithmetic(cli, write_arch):
     path = write_arch("network w\ninput 3x1000000x1000000\n"
                       "conv1 : 7x7, 10000000, /2\nhead : avgpool, fc 10\n")
-    start = time.perf_counter()
-    code, out, _ = cli("flops", path, "--json")
-    assert code == 0 and time.perf_counter() - start < 30  # a generous bound on a hang
+    code, out, _ = cli("flops", path, "--json")  # 10^12 positions: only arithmetic returns
+    assert code == 0
     result = json.loads(out)
     conv = 7 * 7 * 3 * 10**7
     assert result["params"] == conv + 2 * 10**7 + 10**8 + 10  # conv, BN affine, fc
@@ -132,9 +130,8 @@ def test_a_long_extends_chain_is_refused(cli, write_arch):
 
 def test_a_figure_too_tall_for_graphviz_is_refused_before_dot_runs(cli, tmp_path):
     target = tmp_path / "deep.svg"
-    start = time.perf_counter()
     err = error_of(cli, "render", ARCHS / "cifar-resnet.arch", "--set", "n=500", "-o", target)
-    assert time.perf_counter() - start < 30 and not target.exists()
+    assert not target.exists()  # and E607, which dot would never have raised
     assert_limit(err, "E607", "figure_boxes")
     assert "--collapse draws each run" in err
     code, _, _ = cli("render", ARCHS / "cifar-resnet.arch", "--set", "n=500", "--collapse",
@@ -181,10 +178,8 @@ def test_extends_paths_the_os_cannot_open_are_located_errors(cli, write_arch, tm
 def test_a_module_beyond_memory_is_refused_before_allocation(write_arch):
     path = write_arch("network giant\ninput 3x32x32\n"
                       "c1 : 3x3, 10000000\nc2 : 3x3, 10000000\nhead : avgpool, fc 10\n")
-    start = time.perf_counter()
     with pytest.raises(resdsl.ResdslError) as error:
-        resdsl.load(path)  # 9 x 10^14 weights: no machine's memory holds them
-    assert time.perf_counter() - start < 30
+        resdsl.load(path)  # 9 x 10^14 weights: allocated first, they would raise torch's error
     assert error.value.code == "E608" and error.value.span.line == 4
     assert "needs an estimated 3.2 PiB" in error.value.message
 

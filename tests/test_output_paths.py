@@ -12,7 +12,7 @@ import pytest
 
 from resdsl.errors import ResdslError
 from resdsl.output import write_atomic
-from tests.conftest import ARCHS
+from tests.conftest import ARCHS, STUCK_AFTER_S
 
 RESNET18 = ARCHS / "resnet18.arch"
 
@@ -69,7 +69,7 @@ def test_a_fifo_is_written_to_not_replaced(tmp_path):
     reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
     reader.start()
     write_atomic(fifo, "through the pipe\n")
-    reader.join(timeout=10)
+    reader.join(timeout=STUCK_AFTER_S)
     assert received == [b"through the pipe\n"]
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
     assert [p.name for p in tmp_path.iterdir()] == ["pipe"]  # no temporaries

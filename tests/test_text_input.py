@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ARCHS
+from tests.conftest import ARCHS, STUCK_AFTER_S
 
 NET = "network t\ninput 3x32x32\nshortcut A\nconv1 32x32 : 3x3, 16\nhead : avgpool, fc 10\n"
 
@@ -16,7 +16,7 @@ NET = "network t\ninput 3x32x32\nshortcut A\nconv1 32x32 : 3x3, 16\nhead : avgpo
 def run_check(path, **kwargs):
     """`resdsl check PATH` in its own process, so that a hang fails instead of blocking."""
     return subprocess.run([sys.executable, "-m", "resdsl", "check", str(path)],
-                          capture_output=True, text=True, timeout=60, **kwargs)
+                          capture_output=True, text=True, timeout=STUCK_AFTER_S, **kwargs)
 
 
 def test_a_fifo_is_refused_unopened(tmp_path):
@@ -38,7 +38,7 @@ def test_extends_dev_stdin_is_refused_unopened(tmp_path):
                           stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE, text=True) as process:
         try:  # stdin stays open and empty: reading it would wait for ever
-            code = process.wait(timeout=60)
+            code = process.wait(timeout=STUCK_AFTER_S)
         finally:
             process.kill()
         err = process.stderr.read()

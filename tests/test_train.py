@@ -7,7 +7,6 @@ import pickle
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ from resdsl.training.feed import EpochBatches, batches  # noqa: E402
 from resdsl.training.loop import TrainConfig, train  # noqa: E402
 from resdsl.training.recipe import Recipe, default_recipe  # noqa: E402
 from resdsl.training.schedule import PaperSchedule  # noqa: E402
-from tests.conftest import ARCHS  # noqa: E402
+from tests.conftest import ARCHS, STUCK_AFTER_S, wait_for_metrics  # noqa: E402
 
 TINY = ["--set", "n=1"]
 CPU = torch.device("cpu")
@@ -210,13 +209,9 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_continues(tmp_path):
                "--log-every", "1", "--no-progress"]
     proc = subprocess.Popen(command + ["--steps", "100000"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    metrics = out / "metrics.jsonl"
-    deadline = time.time() + 120
-    while time.time() < deadline and (not metrics.exists() or
-                                      len(metrics.read_text().splitlines()) < 3):
-        time.sleep(0.2)
+    wait_for_metrics(out, 3, proc)
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=120)
+    stdout, stderr = proc.communicate(timeout=STUCK_AFTER_S)
     assert proc.returncode == 130, stderr
     assert "interrupted at step" in stdout and "--resume" in stdout
     state = checkpoint.newest_intact(out).state

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from resdsl.errors import ResdslError  # noqa: E402
 from resdsl.training import checkpoint  # noqa: E402
 from resdsl.training.loop import TrainConfig, train  # noqa: E402
 from resdsl.training.recipe import Recipe  # noqa: E402
-from tests.conftest import ARCHS, ROOT  # noqa: E402
+from tests.conftest import ARCHS, ROOT, STUCK_AFTER_S, wait_for_metrics  # noqa: E402
 
 ARCH = str(ARCHS / "cifar-resnet.arch")
 TINY = ["--set", "n=1", "--data", "synthetic", "--synthetic-size", "128", "--batch", "16",
@@ -34,7 +33,7 @@ def _command(out: Path, *extra, arch: str = ARCH) -> list[str]:
 
 def _run(out: Path, *extra, arch: str = ARCH) -> subprocess.CompletedProcess:
     return subprocess.run(_command(out, *extra, arch=arch), capture_output=True, text=True,
-                          timeout=300, cwd=ROOT)
+                          timeout=STUCK_AFTER_S, cwd=ROOT)
 
 
 def _newest(out: Path) -> dict:
@@ -48,15 +47,6 @@ def _same_weights(a: dict, b: dict) -> bool:
 def _train_steps(out: Path) -> list[int]:
     return [r["step"] for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines())
             if r["split"] == "train"]
-
-
-def _wait_for_lines(out: Path, count: int, process: subprocess.Popen) -> None:
-    metrics, deadline = out / "metrics.jsonl", time.time() + 120
-    while time.time() < deadline and process.poll() is None:
-        if metrics.exists() and metrics.read_text().count('"train"') >= count:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"the run did not reach {count} steps: {process.poll()}")
 
 
 def _dropout_arch(folder: Path) -> str:
@@ -96,7 +86,7 @@ def test_a_second_run_on_the_same_out_is_refused_while_the_first_runs(tmp_path):
     first = subprocess.Popen(_command(tmp_path, "--steps", "100000"), stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
-        _wait_for_lines(tmp_path, 3, first)
+        wait_for_metrics(tmp_path, 3, first)
         for flag in ("--resume", "--overwrite"):
             second = _run(tmp_path, "--steps", "10", flag)
             assert second.returncode == 1, second.stderr
@@ -105,7 +95,7 @@ def test_a_second_run_on_the_same_out_is_refused_while_the_first_runs(tmp_path):
         assert first.poll() is None and (tmp_path / "metrics.jsonl").exists()
     finally:
         first.send_signal(signal.SIGINT)
-        first.communicate(timeout=120)
+        first.communicate(timeout=STUCK_AFTER_S)
     assert first.returncode == 130
 
 
@@ -312,7 +302,7 @@ def test_sigkill_at_any_step_resumes_bit_for_bit_with_dropout(tmp_path):
     parts = tmp_path / "parts"
     killed = subprocess.Popen(_command(parts, "--steps", "60", arch=arch), cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _wait_for_lines(parts, 5, killed)
+    wait_for_metrics(parts, 5, killed)
     killed.kill()
     assert killed.wait() == -signal.SIGKILL
     assert _newest(parts)["step"] < 60
@@ -364,10 +354,10 @@ def test_torchrun_restarts_a_killed_rank_and_resume_auto_continues(tmp_path):
         cwd=ROOT, env=dict(os.environ, OMP_NUM_THREADS="1", **RESTARTABLE),
         start_new_session=True)
     try:
-        _wait_for_lines(out, 9, agent)
+        wait_for_metrics(out, 9, agent)
         (victim,) = [pid for pid in _children(agent.pid) if _rank_of(pid) == 1]
         os.kill(victim, signal.SIGKILL)
-        stdout, stderr = agent.communicate(timeout=240)
+        stdout, stderr = agent.communicate(timeout=STUCK_AFTER_S)
     finally:  # a failed restart must not leave the agent and its workers behind
         with suppress(ProcessLookupError):
             os.killpg(agent.pid, signal.SIGKILL)
@@ -403,7 +393,7 @@ def test_a_ddp_rank_ends_its_collective_threads_before_the_interpreter_exits(tmp
     run = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
          str(script), ARCH, str(tmp_path / "ddp"), str(tmp_path)], capture_output=True, text=True,
-        timeout=300,
+        timeout=STUCK_AFTER_S,
         cwd=ROOT, env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT)))
     assert run.returncode == 0, run.stderr
     threads = [(tmp_path / f"threads-{rank}").read_text().split() for rank in (0, 1)]

@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 
 from resdsl.backends.pytorch.devices import resolve_device  # noqa: E402
 from resdsl.errors import ResdslError  # noqa: E402
-from tests.conftest import ARCHS, ROOT  # noqa: E402
+from tests.conftest import ARCHS, ROOT, STUCK_AFTER_S  # noqa: E402
 
 RUN = ["train", str(ARCHS / "cifar-resnet.arch"), "--set", "n=1", "--data", "synthetic",
        "--synthetic-size", "128", "--batch", "16", "--steps", "20", "--log-every", "10",
@@ -93,7 +93,7 @@ def test_progress_on_a_terminal_is_a_bar_that_redraws(tmp_path):
         if not chunk:
             break
         screen += chunk
-    stdout = process.communicate(timeout=120)[0].decode()
+    stdout = process.communicate(timeout=STUCK_AFTER_S)[0].decode()
     os.close(leader)
     assert process.returncode == 0
     screen = screen.decode()

@@ -19,11 +19,11 @@ from resdsl.errors import ResdslError
 class Process:
     """One process of `world`: rank 0 alone logs and checkpoints. Under torchrun the
     processes join a group (NCCL on GPUs, gloo on CPUs) and each takes GPU `LOCAL_RANK`.
-    A context manager: on the way out, by return or by error, the process leaves the group
-    it joined and the group's worker threads end. A worker that outlives the Python code
-    may still be releasing the tensors of the last collective when the interpreter shuts
-    down; it then aborts the process ("terminate called without an active exception",
-    SIGABRT), which torchrun counts as a failed attempt even after a run that finished."""
+    A context manager: once the run ends, the process leaves the group it joined and the
+    group's worker threads end. A worker that outlives the Python code may still be
+    releasing the tensors of the last collective when the interpreter shuts down; it then
+    aborts the process ("terminate called without an active exception", SIGABRT), which
+    torchrun counts as a failed attempt even after a run that finished."""
 
     def __init__(self, requested: str):
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -43,8 +43,11 @@ class Process:
     def __enter__(self) -> "Process":
         return self
 
-    def __exit__(self, *exc) -> None:
-        if self.joined and dist.is_initialized():
+    def __exit__(self, error_type, *exc) -> None:
+        """After a run that ended, leave the group; after an error, leave it as it is: a
+        lost peer can leave it unable to shut down, and the error must be reported before
+        torchrun, which saw the peer die too, stops this process."""
+        if self.joined and error_type is None and dist.is_initialized():
             gc.collect()  # the DDP wrapper, whose reference cycles hold the group
             dist.destroy_process_group()  # the last reference: its threads are joined
         self.joined = False
