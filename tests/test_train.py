@@ -215,7 +215,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_continues(tmp_path):
     assert proc.returncode == 130, stderr
     assert "interrupted at step" in stdout and "--resume" in stdout
     state = checkpoint.newest_intact(out).state
-    steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines()]
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert state["step"] == steps[-1] >= 3
     resumed = subprocess.run(command + ["--steps", str(state["step"] + 2), "--resume"],
                              capture_output=True, text=True)
