@@ -156,3 +156,54 @@ def test_a_python_warning_names_the_callers_line(write_arch):
     with pytest.warns(ResdslWarning) as caught:
         resdsl.count(path)
     assert {w.filename for w in caught} == {__file__}
+
+
+
+RESNEXT50 = (ARCHS / "resnext50-32x4d.arch").read_text()
+
+
+def _resnext_parents(write_arch) -> None:
+    """The files resnext50-32x4d.arch extends, beside the files a test writes."""
+    for name in ("resnet50.arch", "resnet50-v1.5.arch"):
+        write_arch((ARCHS / name).read_text(), name)
+
+
+def test_groups_that_do_not_split_are_the_convs_error_not_the_columns(cli, write_arch):
+    """A conv's groups fail at every stride: the stride search must not report them as
+    a column no stride can reach (issue 33: `error[E502]: no stride turns ...`)."""
+    _resnext_parents(write_arch)
+    path = write_arch(_edit(RESNEXT50, "w * d // 64 * C; 3x3, w * d // 64 * C, C=C",
+                            "w * d // 64 * C; 3x3, 100, C=C"))
+    assert _error(cli, path) == (
+        f"{path}:10:46: error[E501]: conv2_x.0.conv2: a conv of 32 groups needs input and "
+        "output channels that split into them, not 128 and 100\n"
+        "    block bottleneck(w) = [1x1, w * d // 64 * C; 3x3, 100, C=C; 1x1, 4w]\n"
+        f"    {' ' * 45}^~~\n"
+        "hint: with C=32, the width must be a multiple of 32: 96 or 128, not 100\n")
+
+
+
+def test_a_parents_layer_that_fails_says_which_file_wrote_it(cli, write_arch):
+    parent = write_arch(_edit(RESNET50, "shortcut B\n", "shortcut B\nparam C = 32\n")
+                        .replace("[1x1, w; 3x3, w; 1x1, 4w]", "[1x1, w; 3x3, w, C=C; 1x1, 4w]"),
+                        "grouped.arch")
+    child = write_arch('network mine\nextends "grouped.arch"\nparam C = 24\n')
+    assert _error(cli, child) == (
+        f"{parent}:11:32: error[E501]: conv2_x.0.conv2: a conv of 24 groups needs input and "
+        "output channels that split into them, not 64 and 64\n"
+        "    block bottleneck(w) = [1x1, w; 3x3, w, C=C; 1x1, 4w]\n"
+        f"    {' ' * 31}^~~\n"
+        "hint: with C=24, the width must be a multiple of 24: 48 or 72, not 64; the 64 "
+        "channels coming in split into 16 or 32 groups, or widen the layer before to 48 or "
+        f"72; this layer is written in {parent}, which {child} extends\n")
+
+
+def test_a_window_larger_than_the_map_is_the_layers_error_not_the_columns(cli, write_arch):
+    path = write_arch(_edit(CIFAR, "head      1x1  :", "conv5     8x8  : 11x11, 64, pad 0\n"
+                                                     "head      1x1  :"))
+    assert _error(cli, path) == (
+        f"{path}:16:18: error[E501]: conv5.conv: a 11x11 conv with stride 1 and padding 0 "
+        "has no output on a 8x8 input\n"
+        "    conv5     8x8  : 11x11, 64, pad 0\n"
+        f"    {' ' * 17}^~~~~\n"
+        "hint: pad it by at least 2, or use a window of at most 8x8\n")

@@ -27,14 +27,34 @@ def _groups_text(a: Mapping, before: str, after: str) -> str:
 # --- conv -------------------------------------------------------------------------------
 
 def _conv_shape(a: Mapping, inputs: Sequence[Shape]) -> Shape:
-    c = feature_map("conv", inputs[0])[0]
-    if c % a["groups"] or a["out_channels"] % a["groups"]:
-        raise ShapeError(f"a conv of {a['groups']} groups needs input and output channels "
-                         f"that split into them, not {c} and {a['out_channels']}")
+    c, groups = feature_map("conv", inputs[0])[0], a["groups"]
+    if c % groups or a["out_channels"] % groups:
+        raise ShapeError(f"a conv of {groups} groups needs input and output channels "
+                         f"that split into them, not {c} and {a['out_channels']}",
+                         hint=_groups_hint(c, a["out_channels"], groups))
     if a["padding"] >= a["kernel"]:
         raise ShapeError(f"padding {a['padding']} on a {a['kernel']}x{a['kernel']} conv "
                          "gives output rows and columns that see only zeros", "E505")
     return (a["out_channels"], *window("conv", inputs[0], a["kernel"], a["stride"], a["padding"]))
+
+
+def _groups_hint(c: int, out: int, groups: int) -> str:
+    """What would split: the widths nearest `out` that are multiples of the groups, and
+    the group counts nearest `groups` that the incoming channels allow."""
+    def nearest_multiples(n: int) -> str:
+        return " or ".join(str(m) for m in sorted({max(n // groups, 1) * groups,
+                                                   (n // groups + 1) * groups}))
+    fixes = []
+    if out % groups:
+        fixes.append(f"with C={groups}, the width must be a multiple of {groups}: "
+                     f"{nearest_multiples(out)}, not {out}")
+    if c % groups:
+        divisors = sorted((d for d in range(1, c + 1) if c % d == 0),
+                          key=lambda d: (abs(d - groups), d))[:2]
+        fixes.append(f"the {c} channels coming in split into "
+                     f"{' or '.join(map(str, sorted(divisors)))} groups, or widen the layer "
+                     f"before to {nearest_multiples(c)}")
+    return "; ".join(fixes)
 
 
 register(OpDef(

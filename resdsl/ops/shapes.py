@@ -12,11 +12,14 @@ Shape = tuple[int, ...]
 
 
 class ShapeError(ValueError):
-    """An op cannot take the shape it is given; the calling pass adds the span."""
+    """An op cannot take the shape it is given; the calling pass adds the span. `empty`
+    marks a window that leaves no output, the one complaint a larger stride can cause
+    (so a search over strides may pass over it, and must not pass over the others)."""
 
-    def __init__(self, message: str, code: str = "E501"):
+    def __init__(self, message: str, code: str = "E501", hint: str | None = None,
+                 empty: bool = False):
         super().__init__(message)
-        self.code = code
+        self.code, self.hint, self.empty = code, hint, empty
 
 
 def conv_size(size: int, kernel: int, stride: int, padding: int, ceil: bool = False) -> int:
@@ -62,6 +65,9 @@ def window(op: str, shape: Shape, kernel: int, stride: int, padding: int,
     out = (conv_size(h, kernel, stride, padding, ceil),
            conv_size(w, kernel, stride, padding, ceil))
     if min(out) < 1:
+        side = min(h, w)
         raise ShapeError(f"a {kernel}x{kernel} {op} with stride {stride} and padding "
-                         f"{padding} has no output on a {h}x{w} input")
+                         f"{padding} has no output on a {h}x{w} input", empty=True,
+                         hint=f"pad it by at least {-(-(kernel - side) // 2)}, or use a "
+                              f"window of at most {side + 2 * padding}x{side + 2 * padding}")
     return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from resdsl.errors import ResdslError
+from resdsl.errors import ResdslError, Span
 from resdsl.ops.shapes import ShapeError
 
 
@@ -19,4 +19,14 @@ class Pass:
 
 def located(graph: nx.DiGraph, node: str, error: ShapeError) -> ResdslError:
     """Re-raise an op's shape complaint at the text the node came from."""
-    return ResdslError(f"{node}: {error}", graph.nodes[node].get("span"), code=error.code)
+    span = graph.nodes[node].get("span")
+    hint = "; ".join(filter(None, [error.hint, inherited(graph, span, "this layer")]))
+    return ResdslError(f"{node}: {error}", span, hint=hint or None, code=error.code)
+
+
+def inherited(graph: nx.DiGraph, span: Span | None, what: str) -> str | None:
+    """Where a file that `extends` another fails in text it did not write, say so: the
+    fix may be there, or in a value this file sets."""
+    if span is None or span.line < 1 or span.file == graph.graph["file"]:
+        return None
+    return f"{what} is written in {span.file}, which {graph.graph['file']} extends"

@@ -15,13 +15,15 @@ the paper's rule "if the feature map size is halved, the number of filters is do
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import networkx as nx
 
 from resdsl.errors import Diagnostic, ResdslError
 from resdsl.ir.graph import ordered_inputs, strided_conv, unit_convs
 from resdsl.ops.registry import op, output_shape
 from resdsl.ops.shapes import ShapeError, format_shape, spatial
-from resdsl.passes.base import located
+from resdsl.passes.base import inherited, located
 
 def read_columns(graph: nx.DiGraph) -> bool:
     """Stage by stage at the input size the file declares: imply the strides the columns
@@ -71,14 +73,18 @@ class _Columns:
             raise ResdslError(
                 f"stage {stage.name} is annotated {format_shape(want)} but its layers give "
                 f"{format_shape(out if len(want) == 3 else spatial(out))}", stage.size_span,
-                hint=f"{before.came(shape)}: fix the output-size column or the layers"
-                     + (", or drop the written stride and let the column imply it"
-                        if written else ""), code="E502")
+                hint=_hint(graph, stage, f"{before.came(shape)}: fix the output-size column or the layers"
+                           + (", or drop the written stride and let the column imply it"
+                              if written else "")), code="E502")
         return out
 
     def _search(self, graph, stage, nodes, shape, first, before) -> int:
-        """The stride for `first` that makes the stage end at its annotated size."""
+        """The stride for `first` that makes the stage end at its annotated size. A layer
+        that fails at stride 1 fails at every stride (its groups do not split, its window
+        is larger than the map), and is reported as itself, not as the column."""
         want, attrs = stage.size, graph.nodes[first]
+        attrs["stride"] = 1
+        _run(graph, nodes, shape)
         low, high = 1, max(spatial(shape))
         while low <= high:
             attrs["stride"] = mid = (low + high) // 2
@@ -98,7 +104,7 @@ class _Columns:
         raise ResdslError(f"no stride turns {format_shape(spatial(shape))} into "
                           f"{format_shape(want[-2:])} in stage {stage.name}",
                           stage.size_span, code="E502",
-                          hint=f"{before.came(shape)}; {near}: fix a column")
+                          hint=_hint(graph, stage, f"{before.came(shape)}; {near}: fix a column"))
 
 
 class _Before:
@@ -108,14 +114,19 @@ class _Before:
     def __init__(self, graph):
         self.graph = graph
         span = graph.graph["config"].input_span  # a typo in `input` shows at the first stage
-        self.origin = f"the input at line {span.line} is" if span else "the input is"
+        self.origin = f"the input at {self._line(span)} is" if span else "the input is"
         self.unit_width: int | None = None
+
+    def _line(self, span) -> str:
+        """A line of the file being compiled, or of the file it extends that wrote it."""
+        file = "" if span.file == self.graph.graph["file"] else f"{Path(span.file).name} "
+        return f"{file}line {span.line}"
 
     def came(self, shape) -> str:
         return f"{self.origin} {format_shape(spatial(shape))}"
 
     def passed(self, stage, nodes) -> None:
-        self.origin = f"{stage.name} (line {stage.span.line}) ends at"
+        self.origin = f"{stage.name} ({self._line(stage.span)}) ends at"
         units = [n for n in nodes if self.graph.nodes[n].get("unit")]
         if units:
             self.unit_width = _unit_width(self.graph, nodes, self.graph.nodes[units[-1]]["unit"])
@@ -133,9 +144,10 @@ def _judge(graph, stage, nodes, node, shape, before: _Before) -> None:
         raise ResdslError(
             f"the output-size column {size} implies stride {stride} for {_what(graph, node)}",
             stage.size_span,
-            hint=f"{came}, and stride 2 would give {halved}: if one of these columns is a "
-                 f"typo, fix it; if stride {stride} is meant, write `/{stride}` after the "
-                 f"{'block' if attrs.get('unit') else 'layer'}",
+            hint=_hint(graph, stage,
+                       f"{came}, and stride 2 would give {halved}: if one of these columns is "
+                       f"a typo, fix it; if stride {stride} is meant, write `/{stride}` after "
+                       f"the {'block' if attrs.get('unit') else 'layer'}"),
             code="E504")
     if not attrs.get("unit"):
         return
@@ -151,8 +163,14 @@ def _judge(graph, stage, nodes, node, shape, before: _Before) -> None:
     graph.graph["warnings"].append(Diagnostic(
         "W104", message + "; the paper doubles the width where it halves the map (sec. 3.1)",
         stage.size_span, severity="warning",
-        hint=f"{came}: if this column, the one before or a width is a typo, fix it; if "
-             f"the stride {stride} is meant, write `/{stride}` after the block"))
+        hint=_hint(graph, stage, f"{came}: if this column, the one before or a width is a "
+                   f"typo, fix it; if the stride {stride} is meant, write `/{stride}` after "
+                   "the block")))
+
+
+def _hint(graph, stage, text: str) -> str:
+    """A column's hint, saying which file wrote the column when a child file fails."""
+    return "; ".join(filter(None, [text, inherited(graph, stage.size_span, "this column")]))
 
 
 def _what(graph, node) -> str:
@@ -188,7 +206,7 @@ def _run(graph, nodes, shape, lenient=False, write=False):
             if write:
                 graph.nodes[node]["shape"] = shapes[node]
         except ShapeError as error:
-            if lenient and error.code == "E501":  # this stride leaves no output
+            if lenient and error.empty:  # this stride leaves no output
                 return (0, 0, 0)
             raise located(graph, node, error) from None
     return shapes[nodes[-1]] if nodes else shape
