@@ -10,10 +10,11 @@ import resdsl
 from resdsl.ops.registry import output_kept, per_element
 from resdsl.ops.shapes import feature_map, numel
 
-# Mish (Misra, 2019): x * tanh(softplus(x)), one module in torch.
+# Mish (Misra, 2019): x * tanh(softplus(x)), one module in torch, an activation that may
+# stand where the paper has ReLU.
 MISH = resdsl.OpDef(
     "mish", "x * tanh(softplus(x))", other_ops=lambda a, i, out: 4 * numel(out),
-    torch=lambda a, x: "nn.Mish()", saved=output_kept)
+    torch=lambda a, x: "nn.Mish()", saved=output_kept, activation=True)
 # AlexNet's local response normalisation, an op with arguments (size required).
 LRN = resdsl.OpDef(
     "lrn", "local response normalisation across channels",

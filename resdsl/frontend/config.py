@@ -1,5 +1,5 @@
 """Per-network settings (input, shortcut, stride_on, bias, bn, classes, preact,
-projection) and `--set`.
+projection, act) and `--set`.
 
 A setting is written `key value` in the file; `--set key=value` overrides it, and also
 overrides a parameter declared with `param`. Both are checked here, where the span of
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from resdsl.errors import ResdslError, Span, did_you_mean
 from resdsl.frontend import ast
 from resdsl.frontend.evaluate import Number, evaluate
+from resdsl.ops.registry import activations
 from resdsl.safety import check_number, whole_number
 from resdsl.frontend.resolve import NetworkSpec
 
@@ -33,6 +34,7 @@ class Config:
     # one BN-ReLU after the last unit
     preact: bool = False
     projection: str = "conv"  # "pooled": ResNet-D's 2x2 avgpool before the 1x1 conv
+    act: str = "relu"  # the activation where a layer or block names none
     input_span: Span | None = None  # where `input` was written, for the input node
     # The input the file declares: its output-size columns are read at this size, even
     # when `--set input=` runs the network on another (None: the file declares none).
@@ -69,6 +71,19 @@ def _projection(text: str) -> str:
                      "(ResNet-D: a 2x2 average pool, then a 1x1 conv)")
 
 
+OTHER_NAMES = {"swish": "silu", "hard_swish": "hardswish", "hswish": "hardswish"}
+
+
+def _act(text: str) -> str:
+    if text in activations():
+        return text
+    if text in OTHER_NAMES:
+        raise ValueError(f"{text} is {OTHER_NAMES[text]} here: write `act {OTHER_NAMES[text]}`")
+    close = did_you_mean(text, activations())
+    raise ValueError(f"{close + ' ' if close else ''}act is an activation: "
+                     f"{', '.join(activations())} (or an op declared with activation=True)")
+
+
 def _switch(text: str) -> bool:
     if text in ("on", "off"):
         return text == "on"
@@ -95,6 +110,7 @@ SETTINGS: dict[str, tuple[Callable[[str], object], str | None]] = {
     "classes": (_classes, "1000"),
     "preact": (_switch, "off"),
     "projection": (_projection, "conv"),
+    "act": (_act, "relu"),
 }
 
 
@@ -140,7 +156,7 @@ def resolve_config(spec: NetworkSpec, overrides: Mapping[str, object]) -> Config
     return Config(input_shape=values["input"], shortcut=values["shortcut"],
                   stride_on=values["stride_on"], bias=values["bias"], bn=values["bn"],
                   classes=values["classes"], preact=values["preact"],
-                  projection=values["projection"], input_span=getattr(written, "span", None),
+                  projection=values["projection"], act=values["act"], input_span=getattr(written, "span", None),
                   written_input=_written_input(written))
 
 

@@ -5,7 +5,9 @@ A kernel starts a conv, the number after it is its channel count, and `/2`, `str
 A bracket or a named block is a group of residual units: its convs, a `dropout p` between
 two of them (Wide ResNet) and a closing `se r` (squeeze-excitation, ratio r).
 Any registered op may also be written in the general form `name` or `name(arg=value,
-...)`, its arguments checked against the op's declaration (`resdsl.ops.registry`).
+...)` (`frontend/op_form.py`). An activation written right after a conv, an fc or a block
+is its activation, in place of the network's `act`: `3x3, 64, silu` is conv, BN, SiLU;
+`bottleneck(64) x 3, gelu` activates its units with GELU.
 """
 
 from __future__ import annotations
@@ -17,8 +19,17 @@ from typing import ClassVar
 from resdsl.errors import ResdslError, Span, did_you_mean
 from resdsl.frontend import ast
 from resdsl.frontend.evaluate import Number, evaluate, whole
-from resdsl.ops.registry import REQUIRED, op, registered
+from resdsl.frontend.op_form import names_an_op, op_arguments
+from resdsl.ops.registry import op
 from resdsl.ops.shapes import format_shape
+
+
+@dataclass
+class Activation:
+    """What stands where the paper has a ReLU: an activation op and its arguments."""
+
+    op: str
+    args: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass
@@ -40,6 +51,8 @@ class Layer:
     bn: bool | None = None
     ceil: bool = False  # a pooling window's `ceil`: Caffe's rounding up of the output size
     ratio: float | None = None  # squeeze-excitation's reduction, 1/16 in Hu et al.
+    # a conv's or fc's own activation; a conv's is settled like bias and bn
+    act: Activation | None = None
     args: dict[str, object] = field(default_factory=dict)  # an op in the general form
 
 
@@ -54,6 +67,7 @@ class Block:
     repeat: int = 1
     stride: int = 1
     stride_explicit: bool = False
+    act: Activation | None = None  # its units' activation, where a conv names none
 
 
 def group_terms(terms, env: Mapping[str, Number], blocks: Mapping[str, ast.BlockDef],
@@ -67,8 +81,9 @@ def group_terms(terms, env: Mapping[str, Number], blocks: Mapping[str, ast.Block
         if kind == "conv":
             layers.append(Layer("conv", term.span, kernel=_square(term)))
         elif kind == "channels" and isinstance(term.value, ast.Var) \
-                and _names_an_op(term.value.name, env):
-            layers.append(op_layer(term.value.name, (), term.span, env))
+                and names_an_op(term.value.name, env):
+            _named_op(layers, term.value.name, op_arguments(term.value.name, (), term.span, env),
+                      term.span)
         elif kind == "channels":
             channels = whole(term.value, env, "a channel count")
             if last is None or last.op != "conv" or last.channels is not None:
@@ -84,7 +99,9 @@ def group_terms(terms, env: Mapping[str, Number], blocks: Mapping[str, ast.Block
             layers.append(Layer(kind, term.span, kernel=kernel))
         elif kind == "fc":
             layers.append(Layer("fc", term.span, channels=whole(term.value, env, "fc width")))
-        elif kind in ("softmax", "relu"):
+        elif kind == "relu":
+            _named_op(layers, "relu", {}, term.span)
+        elif kind == "softmax":
             layers.append(Layer(kind, term.span))
         elif kind == "dropout":
             p = evaluate(term.value, env) if term.value is not None else 0.5
@@ -118,11 +135,12 @@ def group_terms(terms, env: Mapping[str, Number], blocks: Mapping[str, ast.Block
                 raise ResdslError("`pad` must follow a conv or a pooling window", term.span,
                                   code="E406")
             last.padding = whole(term.value, env, "padding", minimum=0)
-        elif kind == "call" and term.name not in blocks and _names_an_op(term.name, env):
+        elif kind == "call" and term.name not in blocks and names_an_op(term.name, env):
             if term.value is not None:
                 raise ResdslError(f"'{term.name}' is an op, not a block: it cannot repeat",
                                   term.value.span, code="E407")
-            layers.append(op_layer(term.name, term.args, term.span, env))
+            _named_op(layers, term.name, op_arguments(term.name, term.args, term.span, env),
+                      term.span)
         elif kind in ("block", "call"):
             if block is not None:
                 owner = "a block" if block == "[...]" else f"block '{block}'"
@@ -142,6 +160,17 @@ def group_terms(terms, env: Mapping[str, Number], blocks: Mapping[str, ast.Block
     return layers
 
 
+def _named_op(layers: list[Layer | Block], name: str, args: dict, span: Span) -> None:
+    """An op written by name: the activation of the conv, fc or block just before it,
+    when it is an activation and that one has none yet; else a layer of its own."""
+    last = layers[-1] if layers else None
+    if op(name).activation and last is not None and last.op in ("conv", "fc", "block") \
+            and last.act is None:
+        last.act = Activation(name, args)
+    else:
+        layers.append(Layer(name, span, args=args))
+
+
 UNIT_LAYERS = ("conv", "dropout", "se")
 
 
@@ -149,8 +178,11 @@ def _check_unit_body(layers: list[Layer]) -> None:
     """A unit's body: convs, a dropout only between two of them, an se only at the end."""
     for index, layer in enumerate(layers):
         if layer.op not in UNIT_LAYERS:
+            hint = (f"an activation goes right after its conv, `3x3, 8, {layer.op}`, or after "
+                    f"the block, `[...] x 2, {layer.op}`, for all its units"
+                    if op(layer.op).activation else None)
             raise ResdslError(f"a residual block holds convolutions, dropout and se, not "
-                              f"{layer.op}", layer.span, code="E408")
+                              f"{layer.op}", layer.span, hint=hint, code="E408")
         before, after = layers[:index], layers[index + 1:]
         if layer.op == "dropout" and not (any(l.op == "conv" for l in before)
                                           and any(l.op == "conv" for l in after)):
@@ -243,44 +275,3 @@ def _block(term: ast.Term, env, blocks: Mapping[str, ast.BlockDef]) -> Block:
     if not any(layer.op == "conv" for layer in body):
         raise ResdslError("a block needs at least one conv", term.span, code="E408")
     return Block(term.span, tuple(body), repeat)
-
-
-def _names_an_op(name: str, env: Mapping[str, Number]) -> bool:
-    """Whether `name` (not a parameter's) names a registered op."""
-    return name not in env and name in registered()
-
-
-def op_layer(name: str, args, span: Span, env: Mapping[str, Number]) -> Layer:
-    """A registered op in the general form, its arguments as its declaration says."""
-    declared = op(name)
-    if declared.arity != 1 or declared.torch is None:
-        raise ResdslError(f"op '{name}' cannot be written as a layer", span, code="E209",
-                          hint="a layer takes one input and builds a torch module")
-    known = {arg.name: arg for arg in declared.args}
-    given: dict[str, object] = {}
-    for position, arg in enumerate(args):
-        key, expr = (arg.name, arg.value) if isinstance(arg, ast.Keyword) else (
-            list(known)[position] if position < len(known) else None, arg)
-        if key not in known:
-            hint = did_you_mean(key, known) if key else None
-            raise ResdslError(f"op '{name}' has no argument {f'{key!r}' if key else position + 1}",
-                              arg.span, code="E209",
-                              hint=hint or f"its arguments: {', '.join(known) or 'none'}")
-        if key in given:
-            raise ResdslError(f"argument '{key}' is given twice", arg.span, code="E209")
-        given[key] = _argument(known[key], expr, env)
-    missing = [a.name for a in declared.args if a.default is REQUIRED and a.name not in given]
-    if missing:
-        raise ResdslError(f"op '{name}' needs {', '.join(missing)}", span, code="E209",
-                          hint=f"write it as `{name}({missing[0]}=...)`")
-    return Layer(name, span, args={**declared.defaults(), **given})
-
-
-def _argument(arg, expr, env: Mapping[str, Number]):
-    types = arg.type if isinstance(arg.type, tuple) else (arg.type,)
-    if int in types or bool in types:  # a switch is written 0 or 1
-        return whole(expr, env, f"argument '{arg.name}'", minimum=0)
-    if float in types:
-        return float(evaluate(expr, env))
-    raise ResdslError(f"argument '{arg.name}' cannot be written in a file", expr.span,
-                      code="E209")

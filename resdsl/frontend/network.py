@@ -11,10 +11,11 @@ from resdsl import safety
 from resdsl.errors import Diagnostic, ResdslError, Span
 from resdsl.frontend.config import Config, check_overrides, parameter_values, resolve_config
 from resdsl.frontend.evaluate import Number
-from resdsl.frontend.layers import Block, Layer, group_terms
+from resdsl.frontend.layers import Activation, Block, Layer, group_terms
 from resdsl.frontend.lint import unused_definitions
 from resdsl.frontend.names import check_stage_name
 from resdsl.frontend.resolve import NetworkSpec
+from resdsl.ops.registry import op
 
 
 @dataclass(frozen=True)
@@ -98,13 +99,18 @@ def _settings_fit(spec: NetworkSpec, layers, config: Config) -> None:
 
 
 def _settle_switches(layers, config: Config) -> None:
-    """Each conv's bias and BN, decided once: its own `bias=` or `bn=`, else the network's
-    setting, so that nothing after the front end reads the setting for a layer."""
+    """Each conv's bias, BN and activation, decided once: its own `bias=`, `bn=` or
+    activation, else its block's activation, else the network's setting, so that nothing
+    after the front end reads the setting for a layer. An fc keeps only what it was
+    written with: it is activated by default only where a weighted layer follows it."""
+    default = Activation(config.act, op(config.act).defaults())
     for layer in layers:
-        for conv in layer.body if isinstance(layer, Block) else (layer,):
+        block = isinstance(layer, Block)
+        for conv in layer.body if block else (layer,):
             if conv.op == "conv":
                 conv.bias = config.bias if conv.bias is None else conv.bias
                 conv.bn = config.bn if conv.bn is None else conv.bn
+                conv.act = conv.act or (layer.act if block else None) or default
 
 
 def _within_layer_limit(layers) -> None:

@@ -1,8 +1,9 @@
 """Elaborate a network into the IR graph: the typed front end (`frontend/network.py`)
 gives its stages and layers; here each layer becomes its nodes.
 
-A conv brings its BN (unless `bn off`) and ReLU; an fc brings a ReLU when another
-weighted layer follows it. A residual block becomes its units (`ir/units.py`). An op
+A conv brings its BN (unless `bn off`) and its activation (the network's `act`, ReLU
+unless it says otherwise); an fc brings one when another weighted layer follows it, or
+when one is written after it. A residual block becomes its units (`ir/units.py`). An op
 in the general form becomes one node with its arguments. With `preact on` (He et al.,
 ECCV 2016) the first unit's BN-ReLU acts on the stem's last conv, which so has none of
 its own, and one BN-ReLU follows the last unit.
@@ -17,7 +18,7 @@ import networkx as nx
 
 from resdsl.errors import Span
 from resdsl.frontend.config import Config
-from resdsl.frontend.layers import Block, Layer
+from resdsl.frontend.layers import Activation, Block, Layer
 from resdsl.frontend.network import Stage, network
 from resdsl.frontend.resolve import NetworkSpec
 from resdsl.ops.registry import op
@@ -80,14 +81,16 @@ def _emit(graph: nx.DiGraph, stages: tuple[Stage, ...], config: Config) -> None:
                 if position not in bare:
                     if layer.bn:
                         build.append(base + "bn" + suffix, layer.span, stage.name, op="bn")
-                    build.append(base + "relu" + suffix, layer.span, stage.name, op="relu")
+                    _activate(build, base, suffix, layer.span, stage.name, layer.act)
             elif layer.op in ("maxpool", "avgpool"):
                 build.append(base + layer.op + suffix, layer.span, stage.name, **_pool(layer))
             elif layer.op == "fc":
                 build.append(base + "fc" + suffix, layer.span, stage.name, op="fc",
                              out_features=layer.channels, bias=True)
-                if weighted_after[position]:
-                    build.append(base + "relu" + suffix, layer.span, stage.name, op="relu")
+                act = layer.act or (Activation(config.act, op(config.act).defaults())
+                                    if weighted_after[position] else None)
+                if act is not None:
+                    _activate(build, base, suffix, layer.span, stage.name, act)
             elif layer.op == "dropout":
                 build.append(base + "dropout" + suffix, layer.span, stage.name, op="dropout",
                              p=layer.p)
@@ -97,12 +100,19 @@ def _emit(graph: nx.DiGraph, stages: tuple[Stage, ...], config: Config) -> None:
                 if config.preact and position == blocks[-1]:
                     if config.bn:
                         build.append(base + "bn", layer.span, stage.name, op="bn")
-                    build.append(base + "relu", layer.span, stage.name, op="relu")
+                    last_conv = [conv for conv in layer.body if conv.op == "conv"][-1]
+                    _activate(build, base, "", layer.span, stage.name, last_conv.act)
             else:
                 build.append(base + layer.op + suffix, layer.span, stage.name, op=layer.op,
                              **layer.args)
             position += 1
     build.append("output", input_span, None, op="output")
+
+
+def _activate(build: _Builder, base: str, suffix: str, span: Span, stage: str,
+              act: Activation) -> None:
+    """The activation node after a layer, named for its op (`conv1.relu`, `conv1.silu`)."""
+    build.append(base + act.op + suffix, span, stage, op=act.op, **act.args)
 
 
 def _weighted_after(layers: list[Layer | Block]) -> list[bool]:

@@ -4,7 +4,8 @@ A unit is the nodes that carry its id in `unit`. Each node also carries its `bra
 its `member`, the name a generated unit class gives its module (`conv1`, `bn1`,
 `se.fc1`, `shortcut.conv`):
 
-- "residual": F(x), the block's convs, each with its BN and ReLU. In the paper's order
+- "residual": F(x), the block's convs, each with its BN and activation (ReLU unless the
+  conv, the block or the network's `act` names another; the last conv's follows the add). In the paper's order
   (sec. 3.2-3.4) that is conv → BN → ReLU, the last BN feeding the merge; with `preact on`
   (He et al., ECCV 2016) it is BN → ReLU → conv, and nothing follows the merge. A
   `dropout` written between two convs runs just before the second. An `se r` closes the
@@ -91,7 +92,7 @@ class _Unit:
                 if config.preact:
                     if layer.bn:
                         self.chain(f"bn{j}", layer.span, op="bn")
-                    self.chain(f"relu{j}", layer.span, op="relu")
+                    self.activate(layer, j)
                     if j == 1:
                         self.graph.graph["units"][self.scope]["preactivated"] = self.tail
                 if dropout is not None:
@@ -103,10 +104,14 @@ class _Unit:
                     if layer.bn:
                         self.chain(f"bn{j}", layer.span, op="bn")
                     if j < len(convs) or not residual:
-                        self.chain(f"relu{j}", layer.span, op="relu")
+                        self.activate(layer, j)
         if residual:
             self.merge(block, stride, convs)
         return self.tail
+
+    def activate(self, conv, j: int, branch: str = "residual") -> None:
+        """Conv j's activation (`relu1`, `silu1`); the last conv's follows the add."""
+        self.chain(f"{conv.act.op}{j}", conv.span, branch=branch, op=conv.act.op, **conv.act.args)
 
     def conv(self, layer, j: int, stride: int, explicit: bool) -> None:
         padding = layer.padding if layer.padding is not None else same_padding(layer.kernel)
@@ -151,4 +156,4 @@ class _Unit:
                                  op="add")
         self.graph.edges[self.input, self.tail]["shortcut"] = True
         if not self.config.preact:
-            self.chain(f"relu{len(convs)}", convs[-1].span, branch="merged", op="relu")
+            self.activate(convs[-1], len(convs), branch="merged")

@@ -81,10 +81,6 @@ register(OpDef(
     torch=lambda a, x: f"nn.BatchNorm2d({x[0]})", saved=output_kept,
     buffers=lambda a, out: 4 * 2 * out[0] + 8))  # running mean and variance, batch count
 
-register(OpDef("relu", "the rectifier", other_ops=per_element,
-               torch=lambda a, x: "nn.ReLU(inplace=True)",
-               unit_call=lambda x: f"F.relu({x[0]}, inplace=True)"))
-
 
 # --- pooling ----------------------------------------------------------------------------
 

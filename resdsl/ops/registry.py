@@ -85,6 +85,9 @@ class OpDef:
     # ... or, for a merge, its in-place statement on the variable holding its first input
     # (`out += identity`, as torchvision writes it)
     unit_update: Callable[[Sequence[str]], str] | None = None
+    # An element-wise nonlinearity that may stand where the paper has ReLU: the `act`
+    # setting, or written after a conv, an fc or a block (`3x3, 64, silu`).
+    activation: bool = False
     weighted: bool = False  # a layer of the paper's depth (conv, fc)
     strided: bool = False  # takes a stride, which an output-size column may imply
     flat_input: bool = False  # takes a vector: a flatten goes before it in torch
@@ -122,6 +125,11 @@ def op(name: str) -> OpDef:
 
 def registered() -> dict[str, OpDef]:
     return dict(_REGISTRY)
+
+
+def activations() -> list[str]:
+    """The ops that may replace ReLU, built-in and registered, by name."""
+    return sorted(name for name, declared in _REGISTRY.items() if declared.activation)
 
 
 def output_shape(attrs: Attrs, inputs: Sequence[Shape]) -> Shape:

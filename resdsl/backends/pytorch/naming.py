@@ -123,7 +123,7 @@ class _Layout:
         """conv1, bn1, relu, maxpool, layer1-4, avgpool, fc. timm's ResNet is the same,
         but for its deep stem (ResNet-D): conv1 then holds every stem layer but the last
         BN and ReLU, numbered (conv1.0, conv1.1, ... conv1.6)."""
-        stem, ops = self.stem, [kind for _, kind in self.items]
+        stem, ops = _as_relu(self.stem), [kind for _, kind in self.items]
         deep = self.naming == "timm" and len(stem) > 4
         if (stem[:-1] != ["conv", "bn", "relu"] * ((len(stem) - 1) // 3)
                 or stem[-1:] != ["maxpool"] or (len(stem) != 4 and not deep)
@@ -148,7 +148,7 @@ class _Layout:
         """timm's ResNetV2: stem.conv, stem.pool, stages.N.blocks.M, norm (the BN-ReLU
         after the last unit), head.global_pool, head.fc (a 1x1 conv), head.flatten."""
         ops = [kind for _, kind in self.items]
-        between = [k for k in ops[self.first:] if k != "unit"]
+        between = _as_relu([k for k in ops[self.first:] if k != "unit"])
         if self.stem != ["conv", "maxpool"] or between[:4] != ["bn", "relu", "avgpool", "fc"]:
             self.refuse(ops)
         names = iter([("stem", "conv"), ("stem", "pool")])
@@ -164,3 +164,9 @@ class _Layout:
             if kind == "fc":
                 paths[f"{name}/flatten"] = ("head", "flatten")
         return paths
+
+
+def _as_relu(kinds: list[str]) -> list[str]:
+    """The ops with each activation read as ReLU: it has no parameters, so a library's
+    layout names it the same whichever it is (torchvision's `relu`, timm's `act1`)."""
+    return ["relu" if op(kind).activation else kind for kind in kinds]

@@ -57,12 +57,15 @@ class UnitClass:
             (any(s.branch == "se" for s in kind.steps), "squeeze-excitation (Hu et al., 2018)"),
             (any(s.branch == "gate" for s in kind.steps), "a highway gate (Srivastava et al.)"))
             if present]
+        acts = [s.op for s in kind.steps if op(s.op).activation and s.branch != "se"]
+        act = " and ".join(_ACT_WORDS.get(name, name) for name in dict.fromkeys(acts))
         if not kind.residual:
-            return f"A plain unit: {layers}{', each with BN' if bn else ''} and ReLU."
-        order = ("pre-activation (ECCV 2016): BN and ReLU before each conv, nothing after "
+            return f"A plain unit: {layers}{', each with BN' if bn else ''} and {act}."
+        last = _ACT_WORDS.get(acts[-1], acts[-1]) if acts else act
+        order = (f"pre-activation (ECCV 2016): BN and {act} before each conv, nothing after "
                  "the add" if self.plan.preact else
-                 "each with BN; the shortcut joins before the last ReLU" if bn else
-                 "the shortcut joins before the last ReLU")
+                 f"each with BN; the shortcut joins before the last {last}" if bn else
+                 f"the shortcut joins before the last {last}")
         more = f"; {', '.join(extras)}" if extras else ""
         return f"A residual unit: {layers};\n{INDENT}{order}{more}."
 
@@ -185,6 +188,9 @@ class UnitClass:
             else:
                 calls.append((None, [step]))
         return calls
+
+
+_ACT_WORDS = {"relu": "ReLU"}  # as the paper writes it; any other by its op's name
 
 
 def _conv_words(args: dict) -> str:
