@@ -87,6 +87,8 @@ CODES = {
     "W102": "a parameter that is declared but never used",
     "W103": "a stride larger than its kernel skips input pixels",
     "W104": "a column that halves the map without widening the units, or the reverse",
+    "W105": "a --set of a parameter that nothing the network builds reads",
+    "W106": "the same --set given twice, of which the last counts",
 }
 
 

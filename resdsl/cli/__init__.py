@@ -21,6 +21,7 @@ from resdsl.cli.figures import RENDER
 from resdsl.cli.pytorch import COMPILE
 from resdsl.cli.training import PLOT, TRAIN
 from resdsl.errors import ResdslError, ResdslWarning
+from resdsl.frontend.config import last_of
 from resdsl.safety import limits
 from resdsl.version import __version__
 
@@ -59,8 +60,9 @@ def _network_options() -> argparse.ArgumentParser:
     options.add_argument("--set", dest="overrides", action="append", type=override,
                          default=[], metavar="NAME=VALUE",
                          help="override a parameter (n=18) or a setting (shortcut=A, "
-                              "input=3x32x32, stride_on=3x3, bias=on, bn=off, classes=10); "
-                              "repeatable")
+                              "input=3x32x32, stride_on=3x3, bias=on, bn=off, classes=10, "
+                              "act=silu) for every file; repeatable. For one file of "
+                              "several, write FILE@n=18,act=silu in its place")
     options.add_argument("--limit", dest="limits", action="append", type=override, default=[],
                          metavar="NAME=VALUE",
                          help="raise or lower a safety limit (`resdsl limits` lists them), "
@@ -81,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         with limits(**dict(getattr(args, "limits", []))), warnings.catch_warnings():
             warnings.simplefilter("always", ResdslWarning)
             warnings.showwarning = _show_warning
+            if hasattr(args, "overrides"):
+                args.overrides, repeated = last_of(args.overrides)
+                for diagnostic in repeated:
+                    warnings.warn(ResdslWarning(diagnostic))
             return COMMANDS[args.command].run(args)
     except ResdslError as error:
         for diagnostic in [*error.warnings, error.diagnostic]:

@@ -31,6 +31,16 @@ def build(path: str, args: argparse.Namespace):
     return build_graph(path, dump_to=dump_to, **dict(args.overrides))
 
 
+def named_network(name: str, args: argparse.Namespace) -> tuple[str, dict[str, str]]:
+    """The file of a network named on the command line (a path, a bundled name, either
+    with `@name=value,...`) and the --set values it is built with, its own winning."""
+    from resdsl.bundled import find_arch
+    from resdsl.frontend.config import split_variant
+
+    name, own = split_variant(name)
+    return find_arch(name), {**dict(args.overrides), **dict(own)}
+
+
 def emit(text: str, output: str | None) -> None:
     """A command's result: to stdout, or written whole to `output`."""
     if output:

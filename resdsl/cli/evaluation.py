@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from resdsl.cli.common import Command, loader_workers, positive, whole
+from resdsl.cli.common import Command, loader_workers, named_network, positive, whole
 
 TEST_CHOICES = ("center", "10-crop", "multi-scale")
 
@@ -68,7 +68,6 @@ def _eval_arguments(parser) -> None:
 
 
 def _members(args, device):
-    from resdsl.bundled import find_arch
     from resdsl.errors import ResdslError
     from resdsl.evaluation import members
 
@@ -78,8 +77,8 @@ def _members(args, device):
                               + " ".join(args.models), hint="a run folder or checkpoint "
                               "brings its own network and weights", code="E713")
         normalize = args.normalize or ("imagenet" if args.naming != "arch" else "mean")
-        arch = find_arch(args.models[0])
-        return [members.from_weights(arch, dict(args.overrides), weights, args.naming,
+        arch, params = named_network(args.models[0], args)
+        return [members.from_weights(arch, params, weights, args.naming,
                                      normalize, device) for weights in args.weights]
     if args.overrides or args.normalize or args.naming != "arch":
         raise ResdslError("--set, --naming and --normalize apply to an .arch file with "

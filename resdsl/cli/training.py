@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from resdsl.cli.common import (EXIT_INTERRUPTED, Command, ascii_digits, build, loader_workers,
-                               positive, real, whole)
+                               named_network, positive, real, whole)
 
 
 def _steps(text: str) -> tuple[int, ...]:
@@ -79,11 +79,11 @@ def _arguments(train) -> None:
 
 def _train(args) -> int:
     from resdsl.backends.summary import summarize
-    from resdsl.bundled import find_arch
     from resdsl.training.loop import TrainConfig, train
     from resdsl.training.recipe import default_recipe
 
     graph = build(args.file, args)  # once: for the recipe, the memory check and the model
+    arch, params = named_network(args.file, args)
     summary = summarize(graph)
     recipe = default_recipe(summary.input[-1], summary.layers)
     for name in ("steps", "batch", "lr", "milestones", "momentum", "weight_decay"):
@@ -94,8 +94,8 @@ def _train(args) -> int:
     if args.no_warmup:
         recipe.warmup_lr = None
     result = train(TrainConfig(
-        arch=find_arch(args.file), recipe=recipe, data=args.data, out=Path(args.out),
-        params=dict(args.overrides), eval_every=args.eval_every,
+        arch=arch, recipe=recipe, data=args.data, out=Path(args.out),
+        params=params, eval_every=args.eval_every,
         checkpoint_every=args.checkpoint_every, log_every=args.log_every, seed=args.seed,
         device=args.device, amp=args.amp, channels_last=args.channels_last,
         compile=args.compile, workers=loader_workers(args), resume=args.resume,

@@ -8,11 +8,12 @@ the text (or the `--set` that gave the value) is still known.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from resdsl.errors import ResdslError, Span, did_you_mean
+from resdsl.errors import Diagnostic, ResdslError, Span, did_you_mean
 from resdsl.frontend import ast
 from resdsl.frontend.evaluate import Number, evaluate
 from resdsl.ops.registry import activations
@@ -112,6 +113,37 @@ SETTINGS: dict[str, tuple[Callable[[str], object], str | None]] = {
     "projection": (_projection, "conv"),
     "act": (_act, "relu"),
 }
+
+
+# `resnet50@stride_on=3x3,bias=on`: a network named with --set values of its own
+VARIANT = re.compile(r"(?P<network>.+?)@(?P<sets>[A-Za-z_]\w*=[^,=@]+(,[A-Za-z_]\w*=[^,=@]+)*)")
+
+
+def split_variant(name: str) -> tuple[str, list[tuple[str, str]]]:
+    """A network's name (a path or a bundled name) and the `--set` values written after
+    an `@` in it, so that one file can stand twice in one table, once per value. A name
+    with an `@` that reads otherwise, or names a file, is left whole: a path may hold one."""
+    match = VARIANT.fullmatch(name)
+    if match is None or os.path.lexists(name):
+        return name, []
+    return match["network"], [tuple(item.split("=", 1)) for item in match["sets"].split(",")]
+
+
+def last_of(pairs, given_as: str = "--set ") -> tuple[dict[str, str], list[Diagnostic]]:
+    """`--set` pairs as the values that count (the last of each name), and a W106 for
+    each name given more than once, which would otherwise pass in silence. `given_as`
+    says where they were written: `--set ` or `cifar-resnet@`."""
+    values: dict[str, list[str]] = {}
+    for key, value in pairs:
+        values.setdefault(key, []).append(str(value))
+    return {key: given[-1] for key, given in values.items()}, [
+        Diagnostic("W106", f"{given_as}{key} is given {len(given)} times "
+                           f"({', '.join(given)}): the last, {key}={given[-1]}, counts", None,
+                   severity="warning", hint="give each name once" + (
+                       "; to compare values side by side, name the network once per value: "
+                       f"`resdsl flops FILE@{key}={given[0]} FILE@{key}={given[-1]}`"
+                       if len(set(given)) > 1 else ""))
+        for key, given in values.items() if len(given) > 1]
 
 
 def check_overrides(spec: NetworkSpec, overrides: Mapping[str, object]) -> None:

@@ -12,7 +12,7 @@ from resdsl.errors import Diagnostic, ResdslError, Span
 from resdsl.frontend.config import Config, check_overrides, parameter_values, resolve_config
 from resdsl.frontend.evaluate import Number
 from resdsl.frontend.layers import Activation, Block, Layer, group_terms
-from resdsl.frontend.lint import unused_definitions
+from resdsl.frontend.lint import unread_overrides, unused_definitions
 from resdsl.frontend.names import check_stage_name
 from resdsl.frontend.resolve import NetworkSpec
 from resdsl.ops.registry import op
@@ -35,7 +35,7 @@ class Network:
     config: Config
     params: Mapping[str, Number]
     stages: tuple[Stage, ...]
-    warnings: tuple[Diagnostic, ...]  # W101/W102, from the file's own definitions
+    warnings: tuple[Diagnostic, ...]  # W101/W102, from the file's own definitions; W105
 
 
 def network(spec: NetworkSpec, overrides: Mapping[str, object] | None = None) -> Network:
@@ -62,7 +62,7 @@ def network(spec: NetworkSpec, overrides: Mapping[str, object] | None = None) ->
     _settle_switches(layers, config)
     _within_layer_limit(layers)
     return Network(_display_name(spec.name, overrides), spec.path, spec.span, config, env,
-                   stages, tuple(unused_definitions(spec)))
+                   stages, (*unused_definitions(spec), *unread_overrides(spec, overrides)))
 
 
 def _display_name(name: str, overrides: Mapping[str, object]) -> str:

@@ -11,6 +11,7 @@ import networkx as nx
 
 from resdsl import bundled
 from resdsl.errors import ResdslError, ResdslWarning
+from resdsl.frontend.config import last_of, split_variant
 from resdsl.frontend.resolve import load_spec
 from resdsl.ir.dump import dump
 from resdsl.ir.elaborate import elaborate
@@ -34,10 +35,14 @@ def run_pipeline(graph: nx.DiGraph, dump_to: Callable[[str], None] | None = None
 
 def build(path: str, dump_to: Callable[[str], None] | None = None, **params) -> nx.DiGraph:
     """Parse, elaborate and run every pass. `path` is an .arch file or the name of a
-    bundled network (`resnet50`); `params` override parameters and settings as `--set`
-    does (`build("archs/cifar-resnet.arch", n=18)`). Warnings (W1xx) are issued as
-    `ResdslWarning`s and kept in `graph.graph["warnings"]`."""
-    graph = elaborate(load_spec(bundled.find_arch(str(path))), params)
+    bundled network (`resnet50`), either with `@name=value,...` after it; `params` and
+    those values override parameters and settings as `--set` does, the `@` ones winning
+    (`build("archs/cifar-resnet.arch", n=18)`, `build("cifar-resnet@n=18")`). Warnings
+    (W1xx) are issued as `ResdslWarning`s and kept in `graph.graph["warnings"]`."""
+    path, own = split_variant(str(path))
+    own, repeated = last_of(own, given_as=f"{path}@")
+    graph = elaborate(load_spec(bundled.find_arch(path)), {**params, **own})
+    graph.graph["warnings"][:0] = repeated
     try:
         run_pipeline(graph, dump_to)
     except ResdslError as error:
