@@ -89,6 +89,7 @@ CODES = {
     "W104": "a column that halves the map without widening the units, or the reverse",
     "W105": "a --set of a parameter that nothing the network builds reads",
     "W106": "the same --set given twice, of which the last counts",
+    "W107": "a network that scores more classes than its data has",
 }
 
 

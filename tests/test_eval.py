@@ -343,3 +343,39 @@ def test_evaluations_that_cannot_work_are_e713(tmp_path, cli):
     assert code == 1 and "is not a checkpoint that `resdsl train` wrote" in err
     code, _, err = cli("responses", run, "-o", tmp_path / "no" / "r.png", *data)
     assert code == 1 and "its folder does not exist" in err
+
+
+def test_a_network_that_scores_more_classes_than_its_data_is_warned(tmp_path, cli):
+    """A 200-class network trains on 10-class data; it says so, and refuses the reverse."""
+    _write_fashion(tmp_path / "fm")
+    data = f"fashion-mnist:{tmp_path / 'fm'}"
+    common = [*TINY, "--data", data, "--steps", 1, "--batch", 8, "--log-every", 1,
+              "--no-progress"]
+    code, _, err = cli("train", ARCHS / "cifar-resnet.arch", "--set", "classes=200", *common,
+                       "--out", tmp_path / "wide")
+    assert code == 0 and err == (
+        f"resdsl: warning[W107]: cifar-resnet[classes=200,n=1] scores 200 classes, but {data} "
+        "has 10: 190 of its outputs are never a label\n"
+        "hint: --set classes=10 matches the data\n")
+    code, _, err = cli("train", ARCHS / "cifar-resnet.arch", "--set", "classes=5", *common,
+                       "--out", tmp_path / "narrow")
+    assert code == 1 and err == (
+        f"resdsl: error[E706]: {data} has 10 classes, but cifar-resnet[classes=5,n=1] scores "
+        "5 classes\n"
+        "hint: write `classes 10` in the file, or --set classes=10\n")
+    code, _, err = cli("eval", tmp_path / "wide", "--data", data, "--no-progress")
+    assert code == 0 and "warning[W107]" in err
+
+
+def test_test_images_caps_every_evaluation_of_a_training_run(tmp_path, cli):
+    _write_fashion(tmp_path / "fm", test=16)
+    code, out, err = cli("train", ARCHS / "cifar-resnet.arch", *TINY, "--data",
+                         f"fashion-mnist:{tmp_path / 'fm'}", "--steps", 2, "--batch", 8,
+                         "--log-every", 1, "--eval-every", 1, "--test-images", 5,
+                         "--out", tmp_path / "run", "--no-progress")
+    assert code == 0, err
+    assert "(5 images) after 2 steps" in out
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text()
+               .splitlines()]
+    tests = [record for record in records if record["split"] == "test"]
+    assert len(tests) == 2 and all(record["images"] == 5 for record in tests)  # 1, the end

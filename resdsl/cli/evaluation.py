@@ -98,16 +98,12 @@ def _is_run(model: str) -> bool:
 
 
 def _open_test(args, member, with_train: bool):
-    from resdsl.errors import ResdslError
-    from resdsl.training.data import open_source
+    from resdsl.training.data import fit_classes, open_source
 
     summary = member.summary
     _, test = open_source(args.data, summary.input, summary.output[0], 1024, 0, with_train)
-    test = test.head(args.images) if args.images else test
-    if len(test) and int(test.labels.max()) >= summary.output[0]:
-        raise ResdslError(f"{args.data} has labels up to {int(test.labels.max())}, but "
-                          f"{member.name} scores {summary.output[0]} classes", code="E713")
-    return test
+    fit_classes(test, summary.output[0], args.data, member.name, code="E713")
+    return test.head(args.images) if args.images else test
 
 
 def _check_scales(args, crop: int) -> tuple[int, ...]:

@@ -27,8 +27,10 @@ def _arguments(train) -> None:
     train.add_argument("file", metavar="FILE", help="an .arch file or a bundled network name")
     train.add_argument("--data", required=True, metavar="SOURCE",
                        help="cifar10:DIR (the python batches of cifar-10-python.tar.gz), "
-                            "imagefolder:DIR (DIR/train/<class>/*.jpg and DIR/val/...), "
-                            "or synthetic (random images, for smoke runs)")
+                            "fashion-mnist[:DIR] (its four idx files; without DIR, where "
+                            "Debian's dataset-fashion-mnist puts them), imagefolder:DIR "
+                            "(DIR/train/<class>/*.jpg and DIR/val/...), or synthetic "
+                            "(random images, for smoke runs)")
     train.add_argument("--out", required=True, metavar="DIR", type=_folder,
                        help="the run's folder: metrics.jsonl and checkpoint-STEP.pt go here; "
                             "one run at a time")
@@ -64,6 +66,9 @@ def _arguments(train) -> None:
     run.add_argument("--log-every", type=positive, default=20, metavar="N",
                      help="sync, log and check for Ctrl-C every N steps (20)")
     run.add_argument("--eval-every", type=positive, default=2000, metavar="N")
+    run.add_argument("--test-images", type=positive, metavar="N",
+                     help="evaluate on the first N test images only, at every --eval-every "
+                          "and at the end (for smoke runs; the default is all of them)")
     run.add_argument("--checkpoint-every", type=positive, default=1000, metavar="N")
     run.add_argument("--keep-checkpoints", type=positive, default=3, metavar="N",
                      help="keep the newest N checkpoints (3), each with its sha256")
@@ -97,6 +102,7 @@ def _train(args) -> int:
         arch=arch, recipe=recipe, data=args.data, out=Path(args.out),
         params=params, eval_every=args.eval_every,
         checkpoint_every=args.checkpoint_every, log_every=args.log_every, seed=args.seed,
+        test_images=args.test_images,
         device=args.device, amp=args.amp, channels_last=args.channels_last,
         compile=args.compile, workers=loader_workers(args), resume=args.resume,
         overwrite=args.overwrite, keep_checkpoints=args.keep_checkpoints,

@@ -32,6 +32,7 @@ class TrainConfig:
     overwrite: bool = False  # replace an earlier run's records in `out`
     keep_checkpoints: int = 3
     synthetic_size: int = 1024
+    test_images: int | None = None  # the first N test images for every evaluation
     progress: bool = True
     tensorboard: bool = False
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import pickle
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from resdsl.errors import ResdslError, Span
+from resdsl.errors import Diagnostic, ResdslError, ResdslWarning, Span
 from resdsl.training.augment import crop_resize_flip, decode
 
 CIFAR_TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
@@ -34,6 +35,7 @@ class Split:
     mean: torch.Tensor  # subtracted from x / 255: per pixel (C x H x W) or per channel
     train: bool
     crop: int  # output size
+    classes: int  # what the source has, whether or not every one is in this split
     scale: tuple[int, int] | None = None  # ImageNet-style: shorter side drawn from [a, b]
 
     def __len__(self) -> int:
@@ -53,6 +55,23 @@ class Split:
         move = (lambda t: t.to(device)) if self.in_memory else (lambda t: t)
         return replace(self, images=move(self.images), labels=move(self.labels),
                        mean=self.mean.to(device))
+
+
+def fit_classes(split: Split, outputs: int, source: str, network: str, code: str,
+                warn: bool = True) -> None:
+    """Refuse data with more classes than the network scores (its labels would index
+    past the outputs); warn (W107) where the network scores classes the data never names:
+    a 200-class network trains on 10-class data, 190 of its outputs wasted, in silence."""
+    if split.classes > outputs:
+        raise ResdslError(f"{source} has {split.classes} classes, but {network} scores "
+                          f"{outputs} classes", code=code,
+                          hint=f"write `classes {split.classes}` in the file, or "
+                               f"--set classes={split.classes}")
+    if split.classes < outputs and warn:
+        warnings.warn(ResdslWarning(Diagnostic(
+            "W107", f"{network} scores {outputs} classes, but {source} has {split.classes}: "
+                    f"{outputs - split.classes} of its outputs are never a label", None,
+            hint=f"--set classes={split.classes} matches the data", severity="warning")))
 
 
 # --- sources ----------------------------------------------------------------------------
@@ -82,7 +101,8 @@ def cifar10(folder: str | Path) -> tuple[Split, Split]:
     train_x, train_y = _cifar_batches(folder, CIFAR_TRAIN)
     test_x, test_y = _cifar_batches(folder, CIFAR_TEST)
     mean = train_x.float().mean(0) / 255  # the per-pixel mean of sec. 4.2
-    return (Split(train_x, train_y, mean, True, 32), Split(test_x, test_y, mean, False, 32))
+    return (Split(train_x, train_y, mean, True, 32, 10),
+            Split(test_x, test_y, mean, False, 32, 10))
 
 
 def _cifar_batches(folder: Path, names: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -130,7 +150,7 @@ def fashion_mnist(folder: str | Path, input_shape: tuple[int, ...]) -> tuple[Spl
         canvas[:, :, top:top + 28, left:left + 28] = torch.from_numpy(images)[:, None]
         mean = canvas.float().mean(0) / 255 if train else splits[0].mean
         splits.append(Split(canvas, torch.from_numpy(labels.astype(np.int64)), mean, train,
-                            height))
+                            height, 10))
     return splits[0], splits[1]
 
 
@@ -171,14 +191,14 @@ def image_folder(folder: str | Path, crop: int = 224,
     train = None
     if with_train:
         files, labels, classes = _image_files(folder / "train")
-        train = Split(files, labels, _pixel_mean(files, crop), True, crop,
+        train = Split(files, labels, _pixel_mean(files, crop), True, crop, len(classes),
                       scale=(256, 480) if crop == 224 else (crop, crop * 15 // 8))
     files, labels, val_classes = _image_files(folder / "val")
     if with_train and val_classes != classes:
         raise ResdslError(f"{folder / 'val'} has other classes than {folder / 'train'}",
                           Span(str(folder / "val"), 0, 0), code="E706")
     mean = train.mean if train else torch.zeros(3, 1, 1)
-    test = Split(files, labels, mean, False, crop)
+    test = Split(files, labels, mean, False, crop, len(val_classes))
     return train, test
 
 
@@ -222,5 +242,5 @@ def synthetic(shape: tuple[int, ...], classes: int, size: int = 1024,
     images = noise + (labels * (127 // max(classes - 1, 1))).to(torch.uint8)[:, None, None, None]
     mean = images.float().mean(0) / 255
     cut = size * 7 // 8
-    return (Split(images[:cut], labels[:cut], mean, True, shape[-1]),
-            Split(images[cut:], labels[cut:], mean, False, shape[-1]))
+    return (Split(images[:cut], labels[:cut], mean, True, shape[-1], classes),
+            Split(images[cut:], labels[cut:], mean, False, shape[-1], classes))

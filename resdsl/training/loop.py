@@ -30,7 +30,7 @@ from resdsl.errors import ResdslError
 from resdsl.passes.pipeline import build
 from resdsl.training import checkpoint, rundir
 from resdsl.training.config import Result, TrainConfig, check
-from resdsl.training.data import open_source
+from resdsl.training.data import fit_classes, open_source
 from resdsl.training.evaluate import evaluate
 from resdsl.training.feed import batches, batches_per_epoch
 from resdsl.training.metrics import METRICS, TENSORBOARD, MetricsLog, SpeedMeter, Window
@@ -76,9 +76,12 @@ class Run:
         self.state = RunState(config, process, self.model, self.optimizer, self.schedule)
         resumed_at, self.notes = self.state.start(self.summary.network)  # notes: after line 1
         self.resumed, self.step = resumed_at is not None, resumed_at or 0
-        self.train_split, self.test_split = (split.to(process.device) for split in open_source(
-            config.data, self.summary.input, self.summary.output[0], config.synthetic_size,
-            config.seed))
+        train, test = open_source(config.data, self.summary.input, self.summary.output[0],
+                                  config.synthetic_size, config.seed)
+        fit_classes(train, self.summary.output[0], config.data, self.summary.network,
+                    code="E706", warn=process.main)
+        test = test.head(config.test_images) if config.test_images else test
+        self.train_split, self.test_split = train.to(process.device), test.to(process.device)
         self.per_epoch = batches_per_epoch(self.train_split, self.per_rank, process.world)
         if self.per_epoch == 0:
             raise ResdslError(f"{len(self.train_split)} training images make no batch of "
