@@ -8,6 +8,7 @@ installed copy) they are the checkout's own `grammars/` and `archs/` folders bes
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 
@@ -31,18 +32,49 @@ def bundled_archs() -> dict[str, Path]:
     return {path.stem: path for path in sorted(found, key=lambda path: path.stem)}
 
 
+ABOUT_WIDTH = 120  # a first sentence longer than this is cut to its opening clause
+ABBREVIATIONS = (" sec", " al", " Fig", "e.g", "i.e", " cf", " vs", "..")  # end no sentence, nor does "..."
+
+
 def about(path: Path) -> str:
-    """What a network file says it is: the first line of its opening comment."""
-    first = path.read_text(encoding="utf-8").split("\n", 1)[0]
-    return first.lstrip("#").strip() if first.startswith("#") else ""
+    """What a network file says it is: its opening comment's first sentence, whole, or
+    where that runs past ABOUT_WIDTH characters its opening clause (up to a colon or a
+    semicolon outside parentheses). Never a line's end in mid-sentence."""
+    lines = []
+    for line in path.read_text(encoding="utf-8").split("\n"):
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("#").strip())
+    text = " ".join(lines)
+    sentence = _opening(text, lambda i: text[i] == "." and text[i + 1:i + 2] in ("", " ")
+                        and not text[:i].endswith(ABBREVIATIONS), inclusive=True)
+    if len(sentence) <= ABOUT_WIDTH:
+        return sentence
+    return _opening(sentence, lambda i: sentence[i] in ":;") or sentence
+
+
+def _opening(text: str, ends, inclusive: bool = False) -> str:
+    """`text` up to the first place outside parentheses where `ends(index)` holds."""
+    depth = 0
+    for index, char in enumerate(text):
+        depth += (char == "(") - (char == ")")
+        if depth == 0 and ends(index):
+            return text[:index + inclusive]
+    return text
 
 
 def find_arch(name: str) -> str:
     """A file path as given when it exists; else the bundled network of that name
     (`resnet152` or `resnet152.arch`); else an E101 that lists the near names."""
-    if _is_file(name) or "/" in name or "\\" in name:
-        return name  # reading it says what is wrong, if anything (a FIFO, a device)
     archs = bundled_archs()
+    if _is_file(name) or "/" in name or "\\" in name:
+        stem = Path(name).stem
+        if stem in archs and Path(name).suffix == ".arch" and not os.path.lexists(name):
+            raise ResdslError(f"no file '{name}'", Span(name, 0, 0), code="E101",
+                              hint=f"'{stem}' is a bundled network, found by its name from "
+                                   f"any directory: `resdsl flops {stem}`, "
+                                   f"resdsl.count(\"{stem}\")")
+        return name  # reading it says what is wrong, if anything (a FIFO, a device)
     stem = name[:-len(".arch")] if name.endswith(".arch") else name
     if stem in archs:
         return str(archs[stem])

@@ -4,6 +4,9 @@ import json
 import subprocess
 import sys
 
+import pytest
+
+import resdsl
 from tests.conftest import ARCHS, ROOT
 
 RESNETS = [ARCHS / f"resnet{d}.arch" for d in (18, 34, 50, 101, 152)]
@@ -141,6 +144,25 @@ def test_list_shows_every_bundled_network_on_one_line(cli):
     assert rows["resnet152"].split()[1:5] == ["3x224x224", "152", "60.19", "11.28"]
     assert rows["resnet152"].endswith("ResNet-152 (Table 1): 8 blocks in conv3_x, 36 in conv4_x.")
     assert "M = 10^6, G = 10^9" in out
+    # a first sentence that wraps in its file is joined whole, not cut at the line's end
+    assert rows["cifar-resnet"].endswith("CIFAR-10 ResNets (sec. 4.2): 6n+2 layers; n=3: "
+                                         "ResNet-20 ... 200: ResNet-1202.")
+    assert rows["resnext101-32x8d"].endswith("ResNeXt-101 (32x8d): ResNeXt-50's units, 23 of "
+                                             "them in conv4_x, 8 channels a group "
+                                             "(torchvision's resnext101_32x8d).")
+    # a first sentence too long for a line: its opening clause, up to a colon
+    assert rows["highway-cifar"].endswith("A CIFAR highway network (Srivastava et al., 2015)")
+
+
+def test_every_bundled_about_ends_where_a_sentence_or_a_clause_ends():
+    from resdsl.bundled import about
+
+    for path in ARCHS.glob("*.arch"):
+        comment = " ".join(line.lstrip("#").strip() for line in
+                           path.read_text().split("\n") if line.startswith("#"))
+        text = about(path)
+        assert comment.startswith(text) and comment[len(text):][:1] in ("", " ", ":", ";"), path
+        assert text.endswith((".", ")")) or comment[len(text)] in ":;", path
 
 
 def test_every_subcommand_has_help_with_examples(cli):
@@ -151,3 +173,21 @@ def test_every_subcommand_has_help_with_examples(cli):
     for name, command in COMMANDS.items():
         code, out, _ = cli(name, "--help")
         assert code == 0 and "exit codes" in out and command.examples[0] in out, name
+
+
+def test_a_bundled_networks_path_from_elsewhere_hints_at_its_name(tmp_path, monkeypatch,
+                                                                  write_arch):
+    """Outside the checkout `archs/resnet50.arch` is no file; the name is found anywhere."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(resdsl.ResdslError) as raised:
+        resdsl.count("archs/resnet50.arch")
+    assert str(raised.value) == (
+        "archs/resnet50.arch: error[E101]: no file 'archs/resnet50.arch'\n"
+        "hint: 'resnet50' is a bundled network, found by its name from any directory: "
+        '`resdsl flops resnet50`, resdsl.count("resnet50")')
+    child = write_arch('network mine\nextends "resnet50.arch"\n', "mine.arch")
+    with pytest.raises(resdsl.ResdslError) as raised:
+        resdsl.count(child)
+    assert raised.value.hint == (f"'resnet50' ships with resdsl as {ARCHS / 'resnet50.arch'}: "
+                                 "copy it (and the files it extends) beside this file, or "
+                                 "extend it by that path")

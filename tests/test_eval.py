@@ -379,3 +379,13 @@ def test_test_images_caps_every_evaluation_of_a_training_run(tmp_path, cli):
                .splitlines()]
     tests = [record for record in records if record["split"] == "test"]
     assert len(tests) == 2 and all(record["images"] == 5 for record in tests)  # 1, the end
+
+
+def test_evaluation_progress_into_a_file_is_plain_lines(tmp_path, cli):
+    """Redirected, stderr gets a line per tenth of the images, as train's a line per
+    sync, and no bar redrawn with carriage returns."""
+    (run,) = _runs(tmp_path, cli, steps=2)
+    code, _, err = cli("eval", run, "--data", f"fashion-mnist:{tmp_path / 'fm'}",
+                       "--batch", 4)
+    assert code == 0 and "\r" not in err
+    assert err.splitlines() == [f"evaluating: {n}/16 images" for n in (4, 8, 12, 16)]

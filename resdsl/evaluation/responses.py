@@ -5,15 +5,14 @@ that residual layers respond less than plain ones, and less the deeper the netwo
 
 from __future__ import annotations
 
-import sys
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from resdsl.evaluation.members import Member
 from resdsl.evaluation.views import batches, views
 from resdsl.training.curves import figure_format, pyplot, save
+from resdsl.training.progress import ImageProgress
 from resdsl.training.data import Split
 
 
@@ -47,8 +46,7 @@ def measure(member: Member, split: Split, batch: int, device: torch.device, work
     handles = [layer.register_forward_hook(hook(i)) for i, layer in enumerate(layers)]
     mean = split.mean.to(device)
     try:
-        with torch.no_grad(), tqdm(total=len(split), unit="image", file=sys.stderr,
-                                   disable=not progress, desc=member.path) as bar:
+        with torch.no_grad(), ImageProgress(progress, len(split), member.path) as bar:
             for images in batches(split, batch, ("center",), (), workers):
                 for _, x in views("center", images.to(device), split.crop, ()):
                     member.scores(x, mean)

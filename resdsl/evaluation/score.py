@@ -4,15 +4,14 @@ of sec. 3.4, Table 4)."""
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
 import torch
-from tqdm import tqdm
 
 from resdsl.evaluation.members import Member
 from resdsl.evaluation.views import Batch, batches, views
 from resdsl.training.data import Split
+from resdsl.training.progress import ImageProgress
 
 
 @dataclass
@@ -40,9 +39,7 @@ def evaluate(members: list[Member], split: Split, tests: tuple[str, ...],
     who = [member.name for member in members] + ["ensemble"] * (len(members) > 1)
     rows = {(test, name): Row(test, name) for test in tests for name in who}
     mean = split.mean.to(device)
-    bar = tqdm(total=len(split), unit="image", file=sys.stderr, disable=not progress,
-               desc="evaluating", dynamic_ncols=True)
-    with torch.no_grad(), bar:
+    with torch.no_grad(), ImageProgress(progress, len(split), "evaluating") as bar:
         for images in batches(split, batch, tests, scales, workers):
             images = images.to(device)
             for test in tests:

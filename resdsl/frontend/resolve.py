@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from resdsl import safety
+from resdsl.bundled import bundled_archs
 from resdsl.errors import ResdslError, Span, source_lines
 from resdsl.frontend import ast
 from resdsl.frontend.parser import parse
@@ -102,7 +103,8 @@ def load_spec(path: str) -> NetworkSpec:
         except ResdslError as error:
             if error.span and error.span.line == 0 and error.span.file == parent_path:
                 raise ResdslError(f"cannot extend '{parent_decl.path}': {error.message}",
-                                  parent_decl.span, code=error.code) from None
+                                  parent_decl.span, code=error.code,
+                                  hint=_bundled_hint(parent_decl.path)) from None
             raise
         seen.add(_resolved(parent_path))
     spec = NetworkSpec(path=chain[-1][0], name=Path(chain[-1][0]).stem)
@@ -112,6 +114,16 @@ def load_spec(path: str) -> NetworkSpec:
                          Span(file_path, 1, 1))
         _merge(spec, arch)
     return spec
+
+
+def _bundled_hint(parent: str) -> str | None:
+    """Where a missing parent is a network that ships with resdsl, say where it is: a
+    path in `extends` is read beside the file, never found by name."""
+    shipped = bundled_archs().get(Path(parent).stem)
+    if shipped is None or Path(parent).suffix != ".arch":
+        return None
+    return (f"'{Path(parent).stem}' ships with resdsl as {shipped}: copy it (and the files "
+            "it extends) beside this file, or extend it by that path")
 
 
 def _resolved(path: str) -> str:

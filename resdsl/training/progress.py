@@ -1,6 +1,7 @@
 """What a user watches on stderr: on a terminal a tqdm bar that redraws in place, when
-piped one plain line per sync. Both show step, epoch, loss, training error, learning
-rate, images/s and the time left."""
+piped plain lines that a log file keeps readable. Training shows step, epoch, loss,
+training error, learning rate, images/s and the time left, a line per sync when piped;
+evaluation shows the images done, a line per tenth when piped (`ImageProgress`)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,32 @@ class Progress:
             self.bar.close()
             self.bar = None
         self.terminal = False
+
+
+class ImageProgress:
+    """Images done of `total`, as a context manager around the loop that does them."""
+
+    def __init__(self, enabled: bool, total: int, what: str):
+        self.enabled, self.total, self.what = enabled, total, what
+        self.done, self.said = 0, 0  # images, and the tenths already printed when piped
+        self.bar = (tqdm(total=total, unit="image", file=sys.stderr, desc=what,
+                         dynamic_ncols=True) if enabled and sys.stderr.isatty() else None)
+
+    def update(self, images: int) -> None:
+        self.done += images
+        if self.bar is not None:
+            self.bar.update(images)
+        elif self.enabled and self.done * 10 // max(self.total, 1) > self.said:
+            self.said = self.done * 10 // max(self.total, 1)
+            print(f"{self.what}: {self.done:,}/{self.total:,} images", file=sys.stderr,
+                  flush=True)
+
+    def __enter__(self) -> "ImageProgress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _rate(value: float | None) -> str:
