@@ -179,7 +179,8 @@ def test_groups_that_do_not_split_are_the_convs_error_not_the_columns(cli, write
         "output channels that split into them, not 128 and 100\n"
         "    block bottleneck(w) = [1x1, w * d // 64 * C; 3x3, 100, C=C; 1x1, 4w]\n"
         f"    {' ' * 45}^~~\n"
-        "hint: with C=32, the width must be a multiple of 32: 96 or 128, not 100\n")
+        "hint: with C=32, the width must be a multiple of 32: 96 or 128, not 100; conv2_x.0 "
+        f"is the block as conv2_x calls it at {path.parent / 'resnet50.arch'}:14:20\n")
 
 
 
@@ -195,7 +196,8 @@ def test_a_parents_layer_that_fails_says_which_file_wrote_it(cli, write_arch):
         f"    {' ' * 31}^~~\n"
         "hint: with C=24, the width must be a multiple of 24: 48 or 72, not 64; the 64 "
         "channels coming in split into 16 or 32 groups, or widen the layer before to 48 or "
-        f"72; this layer is written in {parent}, which {child} extends\n")
+        "72; conv2_x.0 is the block as conv2_x calls it at line 15; this layer is written in "
+        f"{parent}, which {child} extends\n")
 
 
 def test_a_window_larger_than_the_map_is_the_layers_error_not_the_columns(cli, write_arch):

@@ -16,8 +16,8 @@ its `member`, the name a generated unit class gives its module (`conv1`, `bn1`,
 - "gate": a highway unit's transform gate, sigmoid(1x1 conv(x)) (Srivastava et al., 2015).
 - "merge": the add (or the highway's gated sum), and "merged": the ReLU after it.
 
-The graph records each unit's stage, place, strided conv, and with pre-activation the
-node whose output a projection reads (`graph.graph["units"]`). With shortcuts off
+The graph records each unit's stage, place, strided conv, the span of the block's call,
+and with pre-activation the node whose output a projection reads (`graph.graph["units"]`). With shortcuts off
 (`shortcut none`) a unit is plain: no merge.
 """
 
@@ -52,7 +52,8 @@ def add_units(graph: nx.DiGraph, tail: str, stage: str, block, config, first: in
     units = graph.graph["units"]
     for i in range(block.repeat):
         scope = f"{stage}.{first + i}"
-        units[scope] = {"stage": stage, "index": first + i, "stride_slot": slot}
+        units[scope] = {"stage": stage, "index": first + i, "stride_slot": slot,
+                        "call": block.span}
         tail = _Unit(graph, scope, stage, tail, config).build(block, slot, i == 0)
     return tail
 
