@@ -5,6 +5,7 @@ tmpfs the test mounts), SIGKILL mid-run with dropout, a torchrun rank killed und
 
 import hashlib
 import json
+import math
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from resdsl.backends.pytorch.runtime import from_graph  # noqa: E402
 from resdsl.errors import ResdslError  # noqa: E402
 from resdsl.training import checkpoint  # noqa: E402
 from resdsl.training.loop import TrainConfig, train  # noqa: E402
@@ -247,6 +249,38 @@ def test_divergence_after_the_warmup_leaves_the_warmup_checkpoints(tmp_path):
     assert [r["lr"] for r in records[:state["step"]]] == [0.01] * state["step"]
     assert records[-1]["lr"] == 1e30 and records[-1]["loss"] is None
     assert all(t.isfinite().all() for t in state["model"].values() if t.is_floating_point())
+
+
+def test_weights_that_go_non_finite_under_a_finite_loss_are_never_checkpointed(
+        tmp_path, monkeypatch):
+    """A BN's running mean made infinite after step 3: training mode normalises with the
+    batch's statistics, so the loss stays finite, and only the weights check at the save
+    of step 4 can stop the run. It does, with E711, and leaves step 2's checkpoint."""
+    from resdsl.training import loop
+
+    def corrupted(graph):
+        model = from_graph(graph)
+        bn = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+        calls = []
+
+        def poison(module, inputs):
+            calls.append(None)
+            if len(calls) == 3:
+                module.running_mean.fill_(float("inf"))
+        bn.register_forward_pre_hook(poison)
+        return model
+
+    monkeypatch.setattr(loop, "from_graph", corrupted)
+    with pytest.raises(ResdslError) as error:
+        train(_config(tmp_path, steps=6))
+    assert error.value.code == "E711"
+    assert error.value.message.startswith("training diverged: the weights are not finite at "
+                                          "step 4; the last checkpoint, ")
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2, 3, 4]
+    assert all(math.isfinite(r["loss"]) for r in records)  # the loss check saw nothing
+    (saved,) = checkpoint.saved(tmp_path)
+    assert checkpoint.read(saved)["step"] == 2
 
 
 # --- metrics and the disk ---------------------------------------------------------------
