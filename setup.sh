@@ -3,7 +3,8 @@
 # elsewhere: graphviz's `dot` (a system package, for `resdsl render`), Python's venv
 # module and, on Debian and Ubuntu, Fashion-MNIST (dataset-fashion-mnist, for the
 # examples and `--data fashion-mnist`) when they are missing, then resdsl with what its
-# tests need. Running it again only adds what is missing.
+# tests need, at the versions the suite last passed with (constraints.txt). Running it
+# again only adds what is missing.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -31,4 +32,4 @@ fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv 2>/dev/null || { system_install python3-venv python && python3 -m venv .venv; }
 fi
-.venv/bin/python -m pip install -q -e '.[test]'
+.venv/bin/python -m pip install -q -c constraints.txt -e '.[test]'

@@ -14,10 +14,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
+import tomllib
 
 # The folders whose imports an extra must declare, and the extra that declares them.
 EXTRA_OF = {"tests": "test", "examples": "examples", "benchmarks": "bench"}
@@ -117,6 +114,23 @@ def test_ci_runs_the_readme_commands():
     commands = re.findall(r"```bash\n(.*?)\n```", quick_start, re.S)
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     assert len(commands) == 2 and all(command in ci for command in commands), commands
+
+
+def test_the_declared_floors_are_the_versions_ci_tested():
+    """pyproject's lowest versions of Python, torch, lark and networkx are those of
+    constraints.txt, which setup.sh and .ci/run install: no floor claims more than a
+    run has shown. The version is written once, in resdsl/version.py."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pinned = dict(line.split("==") for line in (ROOT / "constraints.txt").read_text()
+                  .splitlines() if "==" in line and not line.startswith("#"))
+    floors = dict(re.fullmatch(r"([\w-]+)>=([\w.]+)", requirement).groups()
+                  for requirement in project["dependencies"])
+    assert {name: floors[name] for name in ("torch", "lark", "networkx")} == \
+        {name: pinned[name] for name in ("torch", "lark", "networkx")}
+    tested = re.search(r"Python (3\.\d+)", (ROOT / "constraints.txt").read_text())[1]
+    assert project["requires-python"] == f">={tested}"
+    assert project["dynamic"] == ["version"] and "version" not in project
+    assert "-c constraints.txt" in (ROOT / "setup.sh").read_text()
 
 
 def test_the_wheel_ships_every_package(installed_wheel):
