@@ -207,3 +207,18 @@ def test_whole_network_errors_point_at_its_network_line(cli, write_arch, text, c
     exit_code, _, err = cli("check", path)
     assert exit_code == 1
     assert_located(err, path, 1, 1, code, message)
+
+
+def test_the_readmes_examples_are_what_resdsl_prints(cli, write_arch):
+    """The E103 and E504 examples of the README, as resdsl prints them today."""
+    from tests.conftest import ARCHS, ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    path = write_arch(HEADER + "conv2 16x16 : 3x3 maxpoool, /2\n")
+    _, _, err = cli("check", path)
+    assert err.replace(str(path), "net.arch") in readme
+    path = write_arch((ARCHS / "resnet34.arch").read_text().replace("conv4_x   14x14",
+                                                                     "conv4_x   28x28"))
+    _, _, err = cli("flops", path)
+    e504 = err[err.index(f"{path}:15:12"):].replace(str(path), "net.arch")
+    assert "\n".join("  " + line for line in e504.splitlines()) in readme

@@ -1,4 +1,5 @@
-"""The IR contract of DESIGN.md, checked on every network in archs/."""
+"""The IR contract (docs/ARCHITECTURE.md, "The IR contract"), checked on every network in
+archs/."""
 
 import networkx as nx
 import pytest

@@ -1,11 +1,12 @@
-"""Every count in DESIGN.md's reference table, exactly, and the paper's rounded figures."""
+"""Every exact reference count (torch's own numel and FlopCounterMode of the same
+networks, taken when the design was set), and the paper's rounded figures."""
 
 import pytest
 
 from resdsl import count
 from tests.conftest import ARCHS
 
-# (file, --set overrides, params, MACs): DESIGN.md, "Exact counts".
+# (file, --set overrides, params, MACs): the exact reference counts
 EXACT = [
     ("resnet18.arch", {}, 11_689_512, 1_814_073_344),
     ("resnet34.arch", {}, 21_797_672, 3_663_761_408),
