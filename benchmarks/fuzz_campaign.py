@@ -1,9 +1,12 @@
 """The long fuzzing campaign, outside CI: the checks of `tests/test_fuzz.py` for 100,000+
 cases, each reproducible by its seed.
 
-- valid: a random valid network (`tests/fuzzing.random_network`) holds every invariant:
-  shapes against a torch forward pass, params, MACs against torch's FlopCounterMode,
-  the compiled source against `resdsl.load`, and a real `dot` render;
+- valid: a random valid network (`tests/fuzz_networks.random_network`, every construct
+  of the language) holds every invariant of `tests/fuzz_checks.check_network`: shapes
+  against a torch forward pass, params, MACs against torch's FlopCounterMode, each layer
+  run by torch as the op it is, gradients to every parameter, ceil-mode average pools,
+  closed SE and highway gates, the compiled source against `resdsl.load`, and a real
+  `dot` render;
 - mutation: a shipped network corrupted one to three times (`tests/fuzzing.mutate`)
   gets a result or a `ResdslError` with a code and a location, never another exception;
 - bytes: random bytes, the same;
@@ -38,8 +41,9 @@ from pathlib import Path
 from common import ROOT, write_section
 
 sys.path.insert(0, str(ROOT))
-from tests.fuzzing import (check_network, check_outcome, hostile_case, mutate,  # noqa: E402
-                           random_network, write_network)
+from tests.fuzz_checks import check_network  # noqa: E402
+from tests.fuzz_networks import random_network, write_network  # noqa: E402
+from tests.fuzzing import check_outcome, hostile_case, mutate  # noqa: E402
 
 CASE_SECONDS = 60
 SHIPPED = sorted((ROOT / "archs").glob("*.arch"))

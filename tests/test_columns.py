@@ -114,6 +114,16 @@ def test_the_papers_strides_raise_no_warning(cli):
         assert _warnings(cli, arch) == [], arch.name
 
 
+def test_a_column_implies_the_smallest_stride_that_reaches_it(write_arch):
+    """A 3x3 ceil-mode max pool without padding takes 5x5 to 2x2 at stride 2 and at 3;
+    the column means 2 (found by the fuzzer: the search once returned 3, E504)."""
+    path = write_arch("network n\ninput 1x5x5\n\nc1 : 3x3, 4\n"
+                      "c2 2x2 : 3x3 maxpool, pad 0, ceil\nhead : avgpool, fc 2\n")
+    graph = resdsl.build(path)
+    pool = next(n for n, op in graph.nodes(data="op") if op == "maxpool")
+    assert graph.nodes[pool]["stride"] == 2 and graph.nodes[pool]["shape"] == (4, 2, 2)
+
+
 def test_a_padding_as_large_as_the_kernel_is_an_error(cli, write_arch):
     path = write_arch("network n\ninput 3x32x32\n\nc1 : 3x3, 16, pad 1000000000000\n"
                       "head : avgpool, fc 10\n")

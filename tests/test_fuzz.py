@@ -1,8 +1,10 @@
-"""Property-based tests: random valid networks hold every invariant against torch, and
-every corruption of the shipped networks gets a result or a located error, never another
+"""Property-based tests: random valid networks, which over their draws write every
+construct of the language (CONSTRUCTS), hold every invariant against torch, and every
+corruption of the shipped networks gets a result or a located error, never another
 exception. `benchmarks/fuzz_campaign.py` runs the same checks for 100,000+ cases."""
 
 import random
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -12,19 +14,52 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import resdsl
 from tests.conftest import ARCHS
-from tests.fuzzing import (HOSTILE, check_network, check_outcome, hostile_case, mutate,
-                           random_network, write_network)
+from tests.fuzz_checks import check_network
+from tests.fuzz_networks import ACTS, random_network, write_network
+from tests.fuzzing import HOSTILE, check_outcome, hostile_case, mutate
 
 # Derandomized: CI sees the same cases every run; the campaign explores by seed.
 CI = settings(deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
 
 @settings(CI, max_examples=60)
-@given(rng=st.randoms(use_true_random=False))
-def test_random_valid_networks_hold_every_invariant(rng):
-    network = random_network(rng)
+@given(rng=st.randoms(use_true_random=False), seed=st.none() | st.integers(0, 2**32 - 1))
+def test_random_valid_networks_hold_every_invariant(rng, seed):
+    """Hypothesis's own draws (which it shrinks, and which lean to extremes: every option
+    on, the smallest maps), and some seeded ones, as the campaign's (`--first-seed`)."""
+    network = random_network(rng if seed is None else random.Random(seed))
     with tempfile.TemporaryDirectory() as folder:
         check_network(write_network(network, Path(folder)))
+
+
+# each construct of the language, and a pattern that finds it in a drawn network's text
+CONSTRUCTS = {f"shortcut {s}": rf"shortcut {s}\n" for s in ("A", "B", "C", "highway", "none")}
+CONSTRUCTS.update({f"act {a}": rf"\nact {a}\n" for a in ACTS})
+CONSTRUCTS.update({
+    "preact on": r"preact on", "projection pooled": r"projection pooled",
+    "grouped conv": r"(C|groups)=g", "se 1/16": r"se 1/16\]", "se 0.25": r"se 0\.25\]",
+    "dropout in a block": r"; dropout[^;\]]*; \d",
+    "ceil maxpool": r"maxpool[^;\n]*pad 0[^;\n]*ceil",
+    "ceil avgpool": r"avgpool, [^\n]*ceil", "bias=on": r"bias=on", "bn=off": r"bn=off",
+    "exact division": r"\w / \d", "floor division": r"//", "named block": r"\nblock ",
+    "inline block": r": \[", "activation after a conv": r"\dx\d, [^;\]\n]*(relu6|silu|gelu)",
+    "activation in a block": r"\[[^\]]*\dx\d, [^;\]]*(relu6|silu|gelu|hardswish)[^\]]*;",
+    "activation after a block": r"[\])] x [^,\n]+, (/2, |stride 2, )?(relu6|silu|gelu|hardswish)",
+    "column implies /2": r"# implies /2", "column implies /1": r"# implies /1",
+    "column checked": r"\w \d+x\d+ : [^#\n]*\n", "/1 written": r"/1\b",
+    "CxHxW column": r"\w \d+x\d+x\d+ : ", "odd input": r"input \dx(9|13|17|23|33)x",
+    "extends": r"extends"})
+
+
+def test_the_random_networks_draw_every_construct():
+    """Over 300 seeds (text only: no torch), each construct is drawn at least 3 times."""
+    texts = []
+    for seed in range(300):
+        network = random_network(random.Random(seed))
+        texts.append((network.parent or "") + network.text)
+    seen = {name: sum(bool(re.search(pattern, text)) for text in texts)
+            for name, pattern in CONSTRUCTS.items()}
+    assert {name: n for name, n in seen.items() if n < 3} == {}
 
 
 @pytest.fixture(scope="module")

@@ -79,22 +79,25 @@ class _Columns:
         return out
 
     def _search(self, graph, stage, nodes, shape, first, before) -> int:
-        """The stride for `first` that makes the stage end at its annotated size. A layer
-        that fails at stride 1 fails at every stride (its groups do not split, its window
-        is larger than the map), and is reported as itself, not as the column."""
+        """The smallest stride for `first` that makes the stage end at its annotated size.
+        A layer that fails at stride 1 fails at every stride (its groups do not split, its
+        window is larger than the map), and is reported as itself, not as the column."""
         want, attrs = stage.size, graph.nodes[first]
         attrs["stride"] = 1
         _run(graph, nodes, shape)
-        low, high = 1, max(spatial(shape))
-        while low <= high:
+        low, high, found = 1, max(spatial(shape)), None
+        while low <= high:  # the smallest: a ceil-mode pool can reach a size at 2 and 3
             attrs["stride"] = mid = (low + high) // 2
             out = spatial(_run(graph, nodes, shape, lenient=True))
             if out == tuple(want[-2:]):
-                return mid
+                found = mid
             if out[0] > want[-2]:
                 low = mid + 1
             else:
                 high = mid - 1
+        if found is not None:
+            attrs["stride"] = found
+            return found
         near = []  # the search ends between the two strides that bracket the wanted size
         for stride in sorted({max(high, 1), low}):
             attrs["stride"] = stride
