@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from resdsl.backends.summary import METRICS, NetworkSummary, work
 from resdsl.ops.shapes import format_shape, spatial
 
@@ -49,6 +51,25 @@ def format_table(summaries: list[NetworkSummary], metric: str = "macs") -> str:
                      f"{work(net, metric):>16,} {label}  (shortcut {net.shortcut}, "
                      f"{stride}{net.file})")
     return "\n".join(lines)
+
+
+def format_sizes(columns: list[tuple[str, NetworkSummary, tuple[int, int] | None]],
+                 metric: str = "macs") -> str:
+    """`flops --sizes`: a column group per (network, size), headed `resnet50 @ 160x160`,
+    and under the table, for each network, the sizes its output-size columns were not
+    checked at. Each column is (name, summary, the (height, width) its columns were
+    checked at, or None when it writes none): the columns are read at the size the file
+    declares, so at another size the table's output column is inferred, not checked."""
+    shown = [replace(s, network=f"{name} @ {format_shape(spatial(s.input))}")
+             for name, s, _ in columns]
+    notes: dict[str, tuple[tuple[int, int], list[str]]] = {}
+    for name, s, at in columns:
+        if at is not None and tuple(spatial(s.input)) != tuple(at):
+            notes.setdefault(name, (at, []))[1].append(format_shape(spatial(s.input)))
+    lines = [f"{name}: output-size columns checked at {format_shape(at)} (the size the file "
+             f"declares), not at {', '.join(dict.fromkeys(sizes))}"
+             for name, (at, sizes) in notes.items()]
+    return "\n".join([format_table(shown, metric), *([""] + lines if lines else [])])
 
 
 def _stage_names(summaries: list[NetworkSummary]) -> list[str]:

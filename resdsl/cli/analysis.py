@@ -3,6 +3,7 @@ limits."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import warnings
@@ -25,17 +26,43 @@ def _flops_arguments(parser) -> None:
                              "flops and other_ops, input and output shapes, and stages")
     parser.add_argument("-o", "--output", metavar="OUT",
                         help="write the table or JSON here (whole or not at all)")
+    parser.add_argument("--sizes", type=_sizes, metavar="N,HxW,...",
+                        help="count each file at each of these input sizes (N is NxN; the "
+                             "channels are those of the file's input, or of --set input=): a "
+                             "column group, or a JSON object, per size, each what --set "
+                             "input=CxHxW gives")
+
+
+def _sizes(text: str) -> list[tuple[int, int]]:
+    from resdsl.api import read_sizes
+
+    try:
+        return read_sizes(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _flops(args) -> int:
     from resdsl.backends.summary import summarize
 
-    summaries = [summarize(build(path, args)) for path in args.files]
+    metric = ("flops" if args.flops else "macs") + ("+ops" if args.all_ops else "")
+    if args.sizes:
+        from resdsl.api import Sizes, count_sizes
+
+        dump_to = (lambda text: print(text, file=sys.stderr)) if args.dump_ir else None
+        per_file = [count_sizes(path, args.sizes, dump_to, **dict(args.overrides))
+                    for path in args.files]
+        summaries = Sizes([s for sizes in per_file for s in sizes],
+                          [n for sizes in per_file for n in sizes.names],
+                          [at for sizes in per_file for at in sizes.columns_at])
+    else:
+        summaries = [summarize(build(path, args)) for path in args.files]
     if args.json:
         text = "".join(json.dumps(s.to_dict(), separators=(",", ":")) + "\n" for s in summaries)
+    elif args.sizes:
+        text = summaries.table(metric) + "\n"
     else:
         from resdsl.backends.table import format_table
-        metric = ("flops" if args.flops else "macs") + ("+ops" if args.all_ops else "")
         text = format_table(summaries, metric) + "\n"
     emit(text, args.output)
     return 0
@@ -47,7 +74,8 @@ FLOPS = Command(
     "the paper's Table 1. By default the work column counts MACs: multiply-adds of conv "
     "and fc layers only, which is what the paper calls FLOPs (ResNet-50: 3.8 x 10^9).",
     ("resdsl flops resnet18 resnet34 resnet50 resnet101 resnet152",
-     "resdsl flops archs/cifar-resnet.arch --set n=18 --json"),
+     "resdsl flops archs/cifar-resnet.arch --set n=18 --json",
+     "resdsl flops resnet50 --sizes 160,224,320,448"),
     _flops_arguments, _flops)
 
 
