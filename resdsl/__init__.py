@@ -6,7 +6,7 @@ standalone PyTorch source.
 backend) import it on first use, so the analysis commands start fast.
 """
 
-from resdsl.api import build, count, render
+from resdsl.api import build, count, latency, render
 from resdsl.errors import ResdslError
 from resdsl.ops.registry import Arg, OpDef
 from resdsl.ops.registry import register as register_op
@@ -14,8 +14,8 @@ from resdsl.ops.registry import unregister as unregister_op
 from resdsl.safety import limits
 from resdsl.version import __version__
 
-__all__ = ["build", "count", "render", "load", "source", "stages", "limits", "ResdslError", "OpDef",
-           "Arg", "register_op", "unregister_op", "__version__"]
+__all__ = ["build", "count", "latency", "render", "load", "source", "stages", "limits",
+           "ResdslError", "OpDef", "Arg", "register_op", "unregister_op", "__version__"]
 
 _TORCH_BACKEND = ("load", "source", "stages")
 

@@ -9,6 +9,7 @@ import warnings
 from collections.abc import Callable, Iterable
 
 from resdsl import bundled, safety
+from resdsl.backends.latency import latency  # noqa: F401  (resdsl.latency)
 from resdsl.backends.summary import NetworkSummary, format_html, summarize
 from resdsl.errors import ResdslError, ResdslWarning, Span
 from resdsl.frontend.config import last_of, resolve_config, split_variant

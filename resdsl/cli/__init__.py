@@ -18,6 +18,7 @@ from resdsl.cli.analysis import CHECK, FLOPS, LIMITS, LIST
 from resdsl.cli.evaluation import EVAL, RESPONSES
 from resdsl.cli.common import EXIT_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, Command, override
 from resdsl.cli.figures import RENDER
+from resdsl.cli.latency import LATENCY
 from resdsl.cli.pytorch import COMPILE
 from resdsl.cli.training import PLOT, TRAIN
 from resdsl.errors import ResdslError, ResdslWarning
@@ -25,7 +26,7 @@ from resdsl.frontend.config import last_of
 from resdsl.safety import limits
 from resdsl.version import __version__
 
-COMMANDS: dict[str, Command] = {c.name: c for c in (FLOPS, CHECK, COMPILE, RENDER, TRAIN,
+COMMANDS: dict[str, Command] = {c.name: c for c in (FLOPS, LATENCY, CHECK, COMPILE, RENDER, TRAIN,
                                                     PLOT, EVAL, RESPONSES, LIST, LIMITS)}
 
 EPILOG = """\
