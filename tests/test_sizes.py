@@ -112,3 +112,16 @@ def test_read_sizes():
     for bad in ("", [], [True], [(1, 2, 3)], [1.5], 224):
         with pytest.raises(ValueError):
             read_sizes(bad)
+
+
+def test_the_readme_shows_what_sizes_prints(cli):
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("$ resdsl flops resnet50 --sizes 160,224,320\n", 1)[1].split("```")[0]
+    shown = [line for line in block.splitlines() if line != "..."]
+    code, out, _ = cli("flops", "resnet50", "--sizes", "160,224,320")
+    assert code == 0 and len(shown) == 10
+    lines = out.splitlines()
+    assert all(line in lines for line in shown), [l for l in shown if l not in lines]
+    assert "at input size 8x8: conv5.maxpool: a 2x2 maxpool" in readme
