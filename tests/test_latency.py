@@ -115,7 +115,8 @@ def test_the_table_states_the_device_and_writes_whole_to_a_file(cli, tmp_path):
     assert code == 0 and out == "" and err == f"wrote {out_file}\n"
     text = out_file.read_text()
     assert text.startswith("resnet50 (")
-    assert "NVIDIA H100 SXM: peak 494,500 GFLOP/s fp32, 3,350 GB/s" in text
+    assert ("NVIDIA H100 SXM: peak 494 TFLOP/s fp32, 3,350 GB/s (NVIDIA H100 datasheet, SXM; "
+            "fp32 convolutions run on TF32 tensor cores") in text
     header = next(line for line in text.splitlines() if line.startswith("stage"))
     assert header.split() == ["stage", "output", "GFLOPs", "MB", "moved", "estimate(µs)",
                               "bound"]

@@ -51,14 +51,14 @@ DEVICES = {d.name: d for d in (
     # NVIDIA H100 Tensor Core GPU datasheet (H100 SXM): TF32 989* TFLOPS, BF16/FP16
     # 1,979* TFLOPS, FP32 67 TFLOPS, GPU memory bandwidth 3.35 TB/s.
     Device("h100", "NVIDIA H100 SXM", 494.5 * T, 989.5 * T, 3.35e12,
-           "NVIDIA H100 datasheet (SXM)", "H100", TF32_NOTE),
+           "NVIDIA H100 datasheet, SXM", "H100", TF32_NOTE),
     # NVIDIA H200 Tensor Core GPU datasheet (H200 SXM): the H100's compute, 4.8 TB/s.
     Device("h200", "NVIDIA H200 SXM", 494.5 * T, 989.5 * T, 4.8e12,
-           "NVIDIA H200 datasheet (SXM)", "H200", TF32_NOTE),
+           "NVIDIA H200 datasheet, SXM", "H200", TF32_NOTE),
     # NVIDIA A100 Tensor Core GPU datasheet (A100 80GB SXM): TF32 156 TFLOPS, BF16/FP16
     # 312 TFLOPS, FP32 19.5 TFLOPS, 2,039 GB/s.
     Device("a100", "NVIDIA A100 80GB SXM", 156 * T, 312 * T, 2.039e12,
-           "NVIDIA A100 datasheet (80GB SXM)", "A100", TF32_NOTE),
+           "NVIDIA A100 datasheet, 80GB SXM", "A100", TF32_NOTE),
     # NVIDIA L4 Tensor Core GPU datasheet: TF32 120* TFLOPS, BF16/FP16 242* TFLOPS,
     # FP32 30.3 TFLOPS, 300 GB/s.
     Device("l4", "NVIDIA L4", 60 * T, 121 * T, 300e9, "NVIDIA L4 datasheet", "L4",
@@ -182,7 +182,7 @@ class LatencyReport:
     def _preamble(self) -> list[str]:
         lines = [f"{self.network} ({self.file}): batch {self.batch}, {self.precision}, "
                  f"on {self.device}",
-                 f"{self.device_title}: peak {_figure(self.peak_flops / G)} GFLOP/s "
+                 f"{self.device_title}: peak {_rate(self.peak_flops)} "
                  f"{self.precision}, {_figure(self.bandwidth / G)} GB/s ({self.device_how})",
                  "roofline: a layer takes the longer of 2 x MACs x batch / peak and bytes "
                  "moved / bandwidth; bytes moved: inputs read, output written and weights "
@@ -216,6 +216,10 @@ class LatencyReport:
         return rows
 
 
+def _rate(flops: float) -> str:
+    return f"{_figure(flops / T)} TFLOP/s" if flops >= T else f"{_figure(flops / G)} GFLOP/s"
+
+
 def _figure(value: float) -> str:
     """Three significant figures or more, never an exponent: 0.123, 12.3, 1,234."""
     return f"{value:,.{0 if value >= 100 else 1 if value >= 10 else 2 if value >= 1 else 3}f}"
@@ -230,7 +234,8 @@ def estimate(graph: nx.DiGraph, device: Device, batch: int = 1,
     layers = []
     for node in nx.topological_sort(graph):
         a = graph.nodes[node]
-        if a["op"] in ("input", "output") or _left_to_loss(graph, node):
+        if a["op"] in ("input", "output") or (op(a["op"]).left_to_loss
+                                              and graph.has_edge(node, "output")):
             continue
         read = sum(math.prod(graph.nodes[p]["shape"]) for p in graph.predecessors(node))
         moved = element * (batch * (read + math.prod(a["shape"])) + a["params"])
@@ -249,10 +254,6 @@ def estimate(graph: nx.DiGraph, device: Device, batch: int = 1,
     return LatencyReport(graph.graph["name"], graph.graph["file"], device.name, device.title,
                          peak, device.bandwidth, how, precision, batch,
                          [s for s in stages.values() if s.output], layers)
-
-
-def _left_to_loss(graph: nx.DiGraph, node: str) -> bool:
-    return op(graph.nodes[node]["op"]).left_to_loss and graph.has_edge(node, "output")
 
 
 def latency_of(graph: nx.DiGraph, device: str = "cpu", batch: int = 1, amp: str | None = None,
