@@ -173,3 +173,12 @@ def test_measure_on_a_gpu_this_machine_lacks_is_refused(cli):
     assert code == 1 and out == ""
     assert err.startswith("resdsl: error[E704]: --measure on NVIDIA A100 80GB SXM needs that "
                           "GPU, and CUDA is not available here")
+
+
+def test_the_readme_shows_what_the_estimate_prints(cli):
+    """The README's GPU example needs no GPU and no clock, so it is held word for word."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    command = "$ resdsl latency resnet50 --device h100 --batch 64 --amp bf16\n"
+    shown = readme[readme.index(command) + len(command):].split("```", 1)[0]
+    code, out, _ = cli(*command.split()[2:])
+    assert code == 0 and out.replace(f"{ROOT}/", "") == shown
