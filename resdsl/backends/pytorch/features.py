@@ -15,7 +15,9 @@ class Stages(nn.Module):
     """The network's children up to its last named stage. `forward` returns an
     OrderedDict of the named stages' outputs; `channels` are their widths, and
     `out_channels` the last one's (what a one-map detector such as the paper's reads).
-    The stages are the network's own modules, so its weights are shared, not copied."""
+    The widths come from the network's `feature_info` (which resdsl's modules carry, as
+    timm's do), else from each stage's last conv, so any nn.Module with named stages
+    works. The stages are the network's own modules, so its weights are shared."""
 
     def __init__(self, network: nn.Module, names: list[str]):
         super().__init__()
@@ -30,8 +32,12 @@ class Stages(nn.Module):
         for name in order[:order.index(names[-1]) + 1]:
             self.add_module(name, children[name])
         self.names = list(names)
-        self.channels = [_width(children[name]) for name in names]
+        info = {f["module"]: f for f in getattr(network, "feature_info", None) or []}
+        self.channels = [info[name]["num_chs"] if name in info else _width(children[name])
+                         for name in names]
         self.out_channels = self.channels[-1]
+        # the named stages' entries of the network's feature_info (timm's form), in order
+        self.feature_info = [dict(info[name]) for name in names if name in info]
 
     def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
         outputs = OrderedDict()

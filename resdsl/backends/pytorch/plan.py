@@ -18,6 +18,7 @@ import networkx as nx
 from resdsl.backends.pytorch.naming import NAMINGS, fc_as_conv, top_level_paths, unit_member
 from resdsl.backends.pytorch.unit_plan import Step, Unit, UnitKind, unit_plan
 from resdsl.errors import ResdslError
+from resdsl.frontend.names import check_stage_name
 from resdsl.ir.graph import ordered_inputs, unit_nodes
 from resdsl.ops.registry import op
 from resdsl.ops.shapes import Shape, numel
@@ -51,6 +52,8 @@ class Plan:
     softmax_left_to_loss: bool = False
     # why the class is not named after the network: (that name, the reason), or None
     renamed: tuple[str, str] | None = None
+    # timm's feature_info: each stage's output as {"num_chs", "reduction", "module"}
+    feature_info: list[dict] = field(default_factory=list)
 
 
 def make_plan(graph: nx.DiGraph, naming: str = "arch") -> Plan:
@@ -66,7 +69,11 @@ def make_plan(graph: nx.DiGraph, naming: str = "arch") -> Plan:
     units = unit_nodes(graph)
     output = next(n for n, kind in graph.nodes(data="op") if kind == "output")
     member = _member_names(naming, config)
+    owners: list[str] = []  # each item's stage, for feature_info
+    previous = None
     for name, kind in sequence:
+        owners += [previous] * (len(items) - len(owners))  # what the step before added
+        previous = (graph.graph["units"][name] if kind == "unit" else graph.nodes[name])["stage"]
         if kind == "unit":
             unit = unit_plan(graph, units[name], paths[name])
             items.append(unit)
@@ -91,6 +98,7 @@ def make_plan(graph: nx.DiGraph, naming: str = "arch") -> Plan:
         items.append(Leaf(paths[name], _constructor(attrs, in_shape), attrs["shape"]))
         if attrs.get("folded_bn"):
             folded.append((".".join(paths[name]), ".".join(paths[attrs["folded_bn"]])))
+    owners += [previous] * (len(items) - len(owners))
     kinds = list(dict.fromkeys(item.kind for item in items if isinstance(item, Unit)))
     shortcut_kinds = {k: {i.shortcut: i.shortcut_steps for i in items
                           if isinstance(i, Unit) and i.kind == k} for k in kinds}
@@ -106,7 +114,36 @@ def make_plan(graph: nx.DiGraph, naming: str = "arch") -> Plan:
         unit_classes=unit_classes, shortcut_kinds=shortcut_kinds, naming=naming,
         preact=config.preact, pooled=config.projection == "pooled",
         inference=bool(graph.graph.get("folded_bn")), folded=folded,
-        softmax_left_to_loss=softmax_dropped)
+        softmax_left_to_loss=softmax_dropped, feature_info=_feature_info(graph, items, owners))
+
+
+def _feature_info(graph: nx.DiGraph, items: list[Leaf | Unit], owners: list[str]) -> list[dict]:
+    """What timm's models call `feature_info`, for each stage that ends in a feature map
+    (not the head): its channels, its reduction (the input's height over the map's, each
+    stage's step rounded to a whole number, so that 225 -> 113 counts as 2, as a stride of
+    2 is meant) and the module whose output it is: the shortest path prefix of the
+    stage's last item that holds nothing of another stage (`conv2_x` under the .arch
+    names, `layer1` and `relu` under torchvision's, `stages.0` under timm's ResNetV2)."""
+    stages_under: dict[tuple[str, ...], set[str]] = {}
+    last: dict[str, int] = {}
+    for index, (item, stage) in enumerate(zip(items, owners)):
+        last[stage] = index
+        for depth in range(1, len(item.path) + 1):
+            stages_under.setdefault(item.path[:depth], set()).add(stage)
+    info, reduction, height = [], 1, graph.nodes["input"]["shape"][1]
+    for stage in graph.graph["stages"]:
+        if stage.name == "feature_info" and ("feature_info",) in stages_under:
+            check_stage_name(stage.name, stage.span, {"feature_info"})  # the list's name
+        if stage.name not in last or len(items[last[stage.name]].shape) != 3:
+            continue
+        item = items[last[stage.name]]
+        reduction *= max(1, round(height / item.shape[1]))
+        height = item.shape[1]
+        depth = next(d for d in range(1, len(item.path) + 1)
+                     if stages_under[item.path[:d]] == {stage.name})
+        info.append({"num_chs": item.shape[0], "reduction": reduction,
+                     "module": ".".join(item.path[:depth])})
+    return info
 
 
 def _member_names(naming: str, config):

@@ -120,6 +120,7 @@ def _network_class(plan: Plan) -> str:
                         f"# {format_shape(items[0].shape)}")
         else:
             body.append(f"{INDENT * 2}self.{name} = {_tree(plan, items, 1, INDENT * 2)}")
+    body += _feature_info(plan)
     body.append(f"{INDENT * 2}self.init_weights(zero_init_residual)")
     body += ["", f"{INDENT}def forward(self, x):"]
     if plan.inference:
@@ -160,6 +161,16 @@ def _network_class(plan: Plan) -> str:
                  f"{INDENT * 2}model.load_state_dict(fold_batchnorm(state_dict, FOLDED_BN))",
                  f"{INDENT * 2}return model.to(memory_format=torch.channels_last).eval()"]
     return "\n".join(body)
+
+
+def _feature_info(plan: Plan) -> list[str]:
+    """`self.feature_info`, as timm's models set it, from literal data: what a detection
+    backbone or `resdsl.stages` reads to know each stage's width and stride."""
+    lines = [f"{INDENT * 2}# each stage's channels, reduction (input size / its size) and module, "
+             "as timm's", f"{INDENT * 2}self.feature_info = ["]
+    lines += [f'{INDENT * 3}{{"num_chs": {f["num_chs"]}, "reduction": {f["reduction"]}, '
+              f'"module": {literal(f["module"])}}},' for f in plan.feature_info]
+    return lines + [f"{INDENT * 2}]"]
 
 
 def _top_level_groups(items: list[Leaf | Unit]) -> list[tuple[str, list[Leaf | Unit]]]:
