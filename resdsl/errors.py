@@ -80,6 +80,7 @@ CODES = {
     "E711": "training diverged: a loss or weight that is not finite",
     "E712": "a process of a multi-process run lost the others",
     "E713": "an evaluation that cannot work (options that do not apply, scales, classes)",
+    "E714": "a memory budget (--fit) that not even the weights, or a batch of one, fit in",
     # bugs in resdsl itself
     "E901": "internal error: an invariant of the IR is broken",
     # warnings

@@ -71,17 +71,25 @@ def parse(name: str, value) -> int:
                           hint=f"limits: {', '.join(DESCRIPTIONS)}")
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
-    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?(?:e[0-9]+)?)\s*([KMGT]i?B|B)?\s*",
-                         str(value), re.I | re.ASCII)
-    if match and (match.group(2) is None or name in _BYTES):
-        unit = (match.group(2) or "B").upper()
-        scale = 1 if unit == "B" else (1024 if "I" in unit else 1000) ** ("KMGT".index(unit[0]) + 1)
-        number = float(match.group(1)) * scale
-        if number >= 1 and number.is_integer() and number < 1e30:
-            return _within_machine(name, int(number))
+    number = byte_size(value, units=name in _BYTES)
+    if number is not None:
+        return _within_machine(name, number)
     example = "64GiB" if name in _BYTES else "1000000"
     raise ResdslError(f"bad value {value!r} for limit '{name}'", code="E609",
                       hint=f"a positive whole number such as {name}={example}")
+
+
+def byte_size(value, units: bool = True) -> int | None:
+    """A positive whole number, `1e6`, or (`units`) a size such as `200MB` or `64GiB`;
+    None for anything else."""
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?(?:e[0-9]+)?)\s*([KMGT]i?B|B)?\s*",
+                         str(value), re.I | re.ASCII)
+    if not match or (match.group(2) is not None and not units):
+        return None
+    unit = (match.group(2) or "B").upper()
+    scale = 1 if unit == "B" else (1024 if "I" in unit else 1000) ** ("KMGT".index(unit[0]) + 1)
+    number = float(match.group(1)) * scale
+    return int(number) if number >= 1 and number.is_integer() and number < 1e30 else None
 
 
 def _within_machine(name: str, value: int) -> int:

@@ -5,7 +5,8 @@ for the property-based tests (`tests/test_fuzz.py`) and the long campaign
 `check_network` builds a network and compares it with what torch does: each module's
 output shape in a real forward pass, params, MACs against torch's FlopCounterMode, each
 layer of the graph run once by torch as the op it is (conv, BN, each activation, pool,
-fc; dropout in a training step), gradients reaching every parameter, ceil-mode average
+fc; dropout in a training step), the activations a training step keeps (equal to
+torch's saved tensors), gradients reaching every parameter, ceil-mode average
 pools dividing by the pixels each window covers, squeeze-excitation and highway gates
 that, closed, leave each unit its shortcut, the compiled standalone source (equal
 outputs) and a real `dot` render.
@@ -36,8 +37,10 @@ def check_network(path: Path, render: bool = True) -> None:
     import resdsl
     from resdsl.backends.figure.draw import draw
     from resdsl.backends.figure.layout import layout
+    from resdsl.backends.pytorch import memory
     from resdsl.backends.pytorch.plan import make_plan
     from resdsl.backends.summary import summarize
+    from tests.saved_tensors import saved_for_backward
 
     graph = resdsl.build(path)
     summary = summarize(graph)
@@ -75,6 +78,8 @@ def check_network(path: Path, render: bool = True) -> None:
         assert torch.equal(twin(x), out), "compiled source against resdsl.load"
 
     _check_closed_gates(model, plan, x)
+    kept = memory.estimate(graph, 2, training=True).activations
+    assert kept == saved_for_backward(model, x), "activations kept against saved tensors"
     with _counting() as ran:  # a training step: dropout runs, and every weight is reached
         (model.train()(x) * torch.randn(2, *summary.output)).sum().backward()
     assert ran.counts["bernoulli"] + ran.counts["native_dropout"] == ops["dropout"], "dropout"

@@ -115,7 +115,7 @@ def test_check_on_cpu_reports_shapes_params_and_memory(cli):
     assert "cifar-resnet on cpu (" in out and ", batch 3" in out
     assert "conv3_x      3x32x16x16" in out
     assert "params       269,722 (static count 269,722)" in out
-    assert "memory       estimated 6.6 MiB (weights 1.0 MiB" in out and "from the IR" in out
+    assert "memory       estimated 6.4 MiB (weights 1.0 MiB" in out and "from the IR" in out
     assert "measured " in out and "rise in this process's peak resident memory" in out
     assert out.rstrip().endswith("ok")
 

@@ -7,15 +7,16 @@ from __future__ import annotations
 import pytest
 
 import resdsl
-from resdsl.ops.registry import output_kept, per_element
+from resdsl.ops.registry import INPUT, Kept, keeps, per_element
 from resdsl.ops.shapes import feature_map, numel
 
 # Mish (Misra, 2019): x * tanh(softplus(x)), one module in torch, an activation that may
 # stand where the paper has ReLU.
 MISH = resdsl.OpDef(
     "mish", "x * tanh(softplus(x))", other_ops=lambda a, i, out: 4 * numel(out),
-    torch=lambda a, x: "nn.Mish()", saved=output_kept, activation=True)
-# AlexNet's local response normalisation, an op with arguments (size required).
+    torch=lambda a, x: "nn.Mish()", kept=keeps(INPUT), activation=True)
+# AlexNet's local response normalisation, an op with arguments (size required); torch's
+# backward keeps its input, the squares padded across channels and two maps of its own.
 LRN = resdsl.OpDef(
     "lrn", "local response normalisation across channels",
     args=(resdsl.Arg("size", int), resdsl.Arg("alpha", float, 1e-4),
@@ -23,7 +24,9 @@ LRN = resdsl.OpDef(
     shape=lambda a, inputs: feature_map("lrn", inputs[0]), other_ops=per_element,
     torch=lambda a, x: f"nn.LocalResponseNorm({a['size']}, alpha={a['alpha']!r}, "
                        f"beta={a['beta']!r})",
-    saved=output_kept, label=lambda a: f"LRN, {a['size']}", figure_style={"shape": "ellipse"})
+    kept=keeps(INPUT, Kept("own", lambda a, i, out: (out[0] + a["size"] - 1) * out[1] * out[2]),
+               Kept("own"), Kept("own")),
+    label=lambda a: f"LRN, {a['size']}", figure_style={"shape": "ellipse"})
 
 NET = """network ext
 input 3x32x32
@@ -70,10 +73,10 @@ def test_the_torch_module_and_the_source_build_them(write_arch):
     assert out.shape == (2, 10)
     out.sum().backward()
     from resdsl.backends.pytorch.memory import estimate
+    from tests.saved_tensors import saved_for_backward
 
-    with_ops, without = estimate(resdsl.build(path), batch=1), estimate(resdsl.build(
-        write_arch(NET.replace(", mish, lrn(size=5, beta=0.5)", ""), "fewer.arch")), batch=1)
-    assert with_ops.activations - without.activations == 2 * 4 * 16 * 32 * 32
+    kept = estimate(resdsl.build(path), batch=2, training=True).activations
+    assert kept == saved_for_backward(model, torch.randn(2, 3, 32, 32))
 
 
 def test_the_figure_draws_an_op_with_a_label(write_arch):

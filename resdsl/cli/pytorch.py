@@ -68,7 +68,7 @@ def _compile(args) -> int:
     from resdsl.backends.pytorch.devices import resolve_device
 
     device = resolve_device(args.device)
-    need = memory.require(graph, device, batch=args.batch)
+    need = memory.require(graph, device, batch=args.batch, training=True)  # a step
     report = check(getattr(import_source(text), plan.class_name), plan, device, args.batch,
                    need.describe())
     print(report.format())

@@ -8,10 +8,10 @@ needs torch alone and this module never imports it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
-from resdsl.ops.registry import (Arg, OpDef, op, output_kept, per_element, register,
-                                same_feature_map)
+from resdsl.ops.registry import (INPUT, INPUTS, OUTPUT, Arg, Kept, OpDef, keeps, op,
+                                per_element, register, same_feature_map)
 from resdsl.ops.shapes import Shape, ShapeError, feature_map, numel, spatial, window
 
 
@@ -68,7 +68,9 @@ register(OpDef(
     torch=lambda a, x: (f"nn.Conv2d({x[0]}, {a['out_channels']}, {a['kernel']}, "
                         f"stride={a['stride']}, padding={a['padding']}, "
                         f"{_groups_text(a, 'groups=', ', ')}bias={bool(a['bias'])})"),
-    saved=output_kept,
+    kept=keeps(INPUT, Kept("own", lambda a, i, out: out[0] * i[0][0] // a["groups"]
+                           * a["kernel"] ** 2, "autocast", per_image=False)),
+    autocast=True,
     label=lambda a: (f"{a['kernel']}x{a['kernel']} conv, {a['out_channels']}"
                      f"{_groups_text(a, ', C=', '')}{_stride_text(a)}"),
     weighted=True, strided=True))
@@ -78,13 +80,15 @@ register(OpDef(
     shape=same_feature_map,
     params=lambda a, i, out: 2 * out[0],  # the affine weight and bias; running stats are buffers
     other_ops=per_element,  # folded into one multiply-add per element
-    torch=lambda a, x: f"nn.BatchNorm2d({x[0]})", saved=output_kept,
+    torch=lambda a, x: f"nn.BatchNorm2d({x[0]})",
+    # its input, and the batch's mean and inverse deviation per channel
+    kept=keeps(INPUT, Kept("own", lambda a, i, out: 2 * out[0], "float32", per_image=False)),
     buffers=lambda a, out: 4 * 2 * out[0] + 8))  # running mean and variance, batch count
 
 
 # --- pooling ----------------------------------------------------------------------------
 
-def _pool(kind: str, summary: str, kept_per_element: int) -> OpDef:
+def _pool(kind: str, summary: str, kept: Callable[[Mapping], tuple[Kept, ...]]) -> OpDef:
     def shape(a: Mapping, inputs: Sequence[Shape]) -> Shape:
         x = inputs[0]
         if a["global"]:
@@ -114,12 +118,16 @@ def _pool(kind: str, summary: str, kept_per_element: int) -> OpDef:
               Arg("global", bool, False), Arg("ceil", bool, False)),
         shape=shape,
         other_ops=lambda a, i, out: numel(i[0]) if a["global"] else numel(out) * a["kernel"] ** 2,
-        torch=torch, saved=lambda a, out: kept_per_element * numel(out), label=label,
+        torch=torch, kept=kept, label=label,
         strided=True)
 
 
-register(_pool("maxpool", "max pooling over a KxK window", 4 + 8))  # and int64 indices
-register(_pool("avgpool", "average pooling; global when it has no window", 4))
+# a max pool keeps its input and the int64 index of each maximum; a global average pool
+# (torch's mean) keeps nothing
+register(_pool("maxpool", "max pooling over a KxK window",
+               keeps(INPUT, Kept("own", dtype="int64"))))
+register(_pool("avgpool", "average pooling; global when it has no window",
+               lambda a: () if a["global"] else (INPUT,)))
 
 
 # --- the rest ---------------------------------------------------------------------------
@@ -131,7 +139,9 @@ register(OpDef(
     params=lambda a, i, out: numel(i[0]) * a["out_features"] + a["out_features"],
     macs=lambda a, i, out: numel(i[0]) * a["out_features"],
     torch=lambda a, x: f"nn.Linear({numel(x)}, {a['out_features']})",
-    saved=output_kept, label=lambda a: f"fc {a['out_features']}", weighted=True,
+    kept=keeps(INPUT, Kept("own", lambda a, i, out: numel(i[0]) * a["out_features"],
+                           "autocast", per_image=False)),
+    autocast=True, label=lambda a: f"fc {a['out_features']}", weighted=True,
     flat_input=True))
 
 
@@ -146,27 +156,30 @@ def _pad_shape(a: Mapping, inputs: Sequence[Shape]) -> Shape:
 
 register(OpDef(
     "pad", "option A's shortcut: the identity, strided, with zero channels appended",
-    args=(Arg("stride", int), Arg("out_channels", int)), shape=_pad_shape, saved=output_kept))
+    args=(Arg("stride", int), Arg("out_channels", int)), shape=_pad_shape))
 
 register(OpDef("add", "a residual unit's merge: the residual branch plus the shortcut",
-               arity=2, other_ops=per_element, unit_call=lambda x: f"{x[0]} + {x[1]}",
+               arity=2, other_ops=per_element, in_place=True,
+               unit_call=lambda x: f"{x[0]} + {x[1]}",
                unit_update=lambda x: f"{x[0]} += {x[1]}"))
 register(OpDef("sigmoid", "the logistic function: squeeze-excitation's and highway's gates",
-               other_ops=per_element, torch=lambda a, x: "nn.Sigmoid()", saved=output_kept,
+               other_ops=per_element, torch=lambda a, x: "nn.Sigmoid()", kept=keeps(OUTPUT),
                unit_call=lambda x: f"torch.sigmoid({x[0]})"))
 register(OpDef("mul", "squeeze-excitation's scaling: each channel of a branch times its gate",
-               args=(Arg("ratio", float),), arity=2, other_ops=per_element, saved=output_kept,
+               args=(Arg("ratio", float),), arity=2, other_ops=per_element, kept=keeps(INPUTS),
                unit_call=lambda x: f"{x[0]} * {x[1]}"))
 register(OpDef("highway", "a highway unit's merge, T * F(x) + (1 - T) * x (Srivastava et al., "
                "2015), inputs F(x), x and the gate T", arity=3,
-               other_ops=lambda a, i, out: 3 * numel(out), saved=lambda a, out: 8 * numel(out),
+               other_ops=lambda a, i, out: 3 * numel(out),
+               kept=keeps(INPUTS, Kept("own")),  # F(x), x, T and 1 - T
                unit_call=lambda x: f"{x[2]} * {x[0]} + (1 - {x[2]}) * {x[1]}"))
 register(OpDef("dropout", "dropout with probability p", args=(Arg("p", float, 0.5),),
-               torch=lambda a, x: f"nn.Dropout(p={a['p']!r})", saved=output_kept))
+               torch=lambda a, x: f"nn.Dropout(p={a['p']!r})",
+               kept=keeps(Kept("own", dtype="mask"))))
 register(OpDef("softmax", "the softmax over classes", torch=lambda a, x: "nn.Softmax(dim=1)",
                left_to_loss=True))
 register(OpDef("input", "the network's input", args=(Arg("shape", tuple),), arity=0,
-               shape=lambda a, inputs: a["shape"], saved=output_kept))
+               shape=lambda a, inputs: a["shape"]))
 register(OpDef("output", "the network's output"))
 
 

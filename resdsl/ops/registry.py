@@ -52,13 +52,32 @@ def per_element(a: Attrs, inputs: Sequence[Shape], out: Shape) -> int:
     return numel(out)
 
 
-def output_kept(a: Attrs, out: Shape) -> int:
-    """Autograd keeps the op's float32 output for the backward pass."""
-    return 4 * numel(out)
-
-
-def nothing_kept(a: Attrs, out: Shape) -> int:
+def no_bytes(a: Attrs, out: Shape) -> int:
     return 0
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A tensor autograd keeps for an op's backward pass, as torch's saved-tensor hooks
+    see it: the op's first input, each of its inputs or its output (a storage that other
+    ops may keep too, and that is counted once), or a tensor of its own (maxpool's
+    indices, dropout's mask, BN's batch statistics) of `elements` and `dtype`: the
+    activations' type ("activation": float32, or half under --amp), "float32", "int64",
+    "mask" (dropout's: float32 noise on a CPU, bool on a GPU) or "autocast" (the half
+    copy of a weight that autocast makes; nothing without --amp)."""
+
+    tensor: str  # "input", "inputs", "output" or "own"
+    elements: CostRule = lambda a, inputs, out: numel(out)
+    dtype: str = "activation"
+    per_image: bool = True  # elements per image (a map) or per call (statistics, weights)
+
+
+INPUT, INPUTS, OUTPUT = Kept("input"), Kept("inputs"), Kept("output")
+
+
+def keeps(*kept: Kept) -> Callable[[Attrs], tuple[Kept, ...]]:
+    """An op that keeps the same tensors whatever its arguments."""
+    return lambda a: kept
 
 
 @dataclass(frozen=True)
@@ -74,8 +93,14 @@ class OpDef:
     # The expression that builds its nn.Module in generated source, from the node and
     # its input's shape; None where the op lives inside a unit's forward (add, pad).
     torch: Callable[[Attrs, Shape], str] | None = None
-    saved: Callable[[Attrs, Shape], int] = nothing_kept  # bytes per image kept for backward
-    buffers: Callable[[Attrs, Shape], int] = nothing_kept  # bytes of state not trained
+    kept: Callable[[Attrs], tuple[Kept, ...]] = keeps()  # what backward keeps of it
+    # Writes its output into its first input's storage where nothing else reads that
+    # input (ReLU with inplace=True, `out += identity`): an input it keeps is then a copy.
+    in_place: bool = False
+    # Runs in half precision under autocast (--amp): a float32 input is cast, and the
+    # cast copy is what backward keeps.
+    autocast: bool = False
+    buffers: Callable[[Attrs, Shape], int] = no_bytes  # bytes of state not trained
     # The box text in the paper's figures; None: not drawn (BN, ReLU, add, ...).
     label: Callable[[Attrs], str] | None = None
     figure_style: Mapping[str, str] = field(default_factory=dict)  # graphviz node attributes

@@ -64,7 +64,8 @@ class Run:
         self.config, self.process, self.recipe = config, process, config.recipe
         self.summary = summarize(graph)
         self.per_rank = self.recipe.batch // process.world
-        memory.require(graph, process.device, batch=self.per_rank, training=True)
+        memory.require(graph, process.device, batch=self.per_rank, training=True,
+                       optimizer="sgd", amp=config.amp)
         torch.manual_seed(config.seed)  # the same initial weights on every rank
         self.model = from_graph(graph).to(process.device,
                                           memory_format=memory_format(config.channels_last))
