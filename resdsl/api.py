@@ -154,3 +154,21 @@ def _within_box_limit(columns, paths, collapse: bool) -> None:
             hint="" if collapse else "--collapse draws each run of identical units as one box",
             code="E607")
 
+
+
+def memory(path: str, *, batch: int = 1, training: bool = True, optimizer: str | None = "sgd",
+           amp: str | None = None, device: str = "cpu", **params):
+    """The memory of a training step (or, `training=False`, of inference) on `batch`
+    images, per layer and in total, as `resdsl memory` prints it (a `MemoryEstimate`)."""
+    from resdsl.backends.pytorch.memory import estimate
+
+    return estimate(build(path, **params), batch, training, optimizer if training else None,
+                    amp, device)
+
+
+def diff(a: str, b: str, **params):
+    """What changed from network `a` to `b`, part by part, as `resdsl diff` prints it (a
+    `NetworkDiff`; `a="resnet50@stride_on=3x3"` gives one side its own values)."""
+    from resdsl.backends.diff import diff as compare
+
+    return compare(build(a, **params), build(b, **params))

@@ -17,7 +17,7 @@ import warnings
 from resdsl.cli.analysis import CHECK, FLOPS, LIMITS, LIST
 from resdsl.cli.evaluation import EVAL, RESPONSES
 from resdsl.cli.common import EXIT_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, Command, override
-from resdsl.cli.design import MEMORY
+from resdsl.cli.design import DIFF, MEMORY
 from resdsl.cli.figures import RENDER
 from resdsl.cli.latency import LATENCY
 from resdsl.cli.pytorch import COMPILE
@@ -28,7 +28,7 @@ from resdsl.safety import limits
 from resdsl.version import __version__
 
 COMMANDS: dict[str, Command] = {c.name: c for c in (
-    FLOPS, LATENCY, MEMORY, CHECK, COMPILE, RENDER, TRAIN, PLOT, EVAL, RESPONSES, LIST, LIMITS)}
+    FLOPS, DIFF, LATENCY, MEMORY, CHECK, COMPILE, RENDER, TRAIN, PLOT, EVAL, RESPONSES, LIST, LIMITS)}
 
 EPILOG = """\
 exit codes: 0 success; 1 error in an .arch file, a --set value or other input; 2 bad

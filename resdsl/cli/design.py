@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
 
-from resdsl.cli.common import Command, build, emit, positive
+from resdsl.cli.common import EXIT_USAGE, Command, build, emit, positive
+from resdsl.errors import ResdslError
 
 
 def _budget(text: str) -> int:
@@ -77,3 +80,73 @@ MEMORY = Command(
     ("resdsl memory resnet50 --batch 32", "resdsl memory resnet152 --amp bf16 --fit 80GB",
      "resdsl memory resnet50 --eval --batch 64 --json"),
     _memory_arguments, _memory)
+
+
+def _diff_arguments(parser) -> None:
+    parser.add_argument("a", metavar="A", help="the network before: a file or bundled name")
+    parser.add_argument("b", metavar="B", help="the network after (A@n=18 gives a file its "
+                                               "own values, as in every command)")
+    parser.add_argument("--changed", action="store_true", help="only the parts that changed")
+    parser.add_argument("--json", action="store_true",
+                        help="the same as numbers: per part each side's output, params, macs "
+                             "and memory (bytes), the delta and the changed layers; totals")
+    parser.add_argument("-o", "--output", metavar="FIG",
+                        help="also draw the two side by side, the changed parts outlined "
+                             "in red: FIG.svg, .png, .pdf or .dot")
+
+
+def _diff(args) -> int:
+    from resdsl.backends.diff import diff, format_diff
+    from resdsl.backends.figure.draw import FORMATS
+
+    if args.output and Path(args.output).suffix.lower().lstrip(".") not in FORMATS + ("gv",):
+        print(f"resdsl diff: error: cannot tell the format of {args.output}: "
+              "use .svg, .png, .pdf or .dot", file=sys.stderr)
+        return EXIT_USAGE
+    graphs, failed = [], []
+    for name in (args.a, args.b):  # both reported when both fail
+        try:
+            graphs.append(build(name, args))
+        except ResdslError as error:
+            failed.append(error)
+    for error in failed[:-1]:
+        print(error.diagnostic.format(), file=sys.stderr)
+    if failed:
+        raise failed[-1]
+    a, b = graphs
+    result = diff(a, b)
+    if args.output:
+        _draw(a, b, result, args.output)
+    text = (json.dumps(result.to_dict(), separators=(",", ":")) if args.json
+            else format_diff(result, args.changed))
+    sys.stdout.write(text + "\n")
+    return 0
+
+
+def _draw(a, b, result, output: str) -> None:
+    """The two columns as `resdsl render` draws them, each box of a changed part outlined."""
+    from resdsl.backends.diff import part_of
+    from resdsl.backends.figure.draw import draw, write
+    from resdsl.backends.figure.layout import layout
+
+    changed = {row.name for row in result.rows if row.changed}
+    columns = [layout(a, 0), layout(b, 1, f"{b.graph['name']} (changed parts in red)")]
+    for column, graph in zip(columns, (a, b)):
+        for box in column.boxes:
+            if box.node and part_of(graph, box.node) in changed:
+                box.style.update(color="#d62728", penwidth="2.5")
+    write(draw(columns), output)
+    print(f"wrote {output}", file=sys.stderr)
+
+
+DIFF = Command(
+    "diff", "what changed from network A to B, stage by stage and unit by unit",
+    "Compare two networks part by part (each residual unit, and each stage's layers outside "
+    "its units): output shape, params, multiply-adds and the activation memory a training "
+    "step keeps for one image, each side by side with the change, and under each changed "
+    "part the layers that changed, as the figures label them. --set applies to both; "
+    "A@name=value gives one side its own. With -o, also draw the two side by side with the "
+    "changed parts outlined.",
+    ("resdsl diff resnet50 resnet50-d", "resdsl diff cifar-resnet cifar-resnet@n=9 --changed",
+     "resdsl diff resnet34 resnet50 -o diff.svg", "resdsl diff resnet18 resnet18-d --json"),
+    _diff_arguments, _diff)

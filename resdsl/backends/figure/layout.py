@@ -28,6 +28,7 @@ class Box:
     repeat: int = 1
     layers: int = 0  # the weighted layers it stands for
     style: dict = field(default_factory=dict)  # its op's graphviz attributes, if any
+    node: str = ""  # the IR node it draws (a group: its first unit's)
 
     @property
     def size(self) -> int:
@@ -94,6 +95,7 @@ def layout(graph: nx.DiGraph, index: int, title: str | None = None,
             label = ("BN-ReLU\n" if preact and unit else "") + _label(attrs)
             box = Box(box_id, label, attrs["op"], attrs["shape"],
                       layers=int(declared.weighted), style=dict(declared.figure_style))
+        box.node = node
         column.boxes.append(box)
         unit_of_box.append(unit)
     for unit in dict.fromkeys(u for u in unit_of_box if u is not None):

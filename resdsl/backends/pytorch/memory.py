@@ -51,6 +51,28 @@ class MemoryEstimate:
                            for name, size, after in parts)
         return f"{safety.format_bytes(self.total)} ({shares})"
 
+    def _repr_html_(self) -> str:
+        """Per stage and in total, in MiB, when a notebook shows an estimate."""
+        from html import escape
+
+        stages: dict[str, int] = {}
+        for layer in self.layers:
+            stage = layer.stage or layer.name
+            stages[stage] = stages.get(stage, 0) + (layer.kept if self.training else layer.live)
+        if not self.training:  # inference: the peak of each stage, not a sum
+            stages = {stage: max(layer.live for layer in self.layers
+                                 if (layer.stage or layer.name) == stage) for stage in stages}
+        row = "<tr><td>{}</td><td style=\"text-align:right\">{:,.2f}</td></tr>".format
+        rows = [row(escape(stage), size / 2**20) for stage, size in stages.items()]
+        rows += [row(f"<b>{name}</b>", size / 2**20) for name, size in (
+            ("weights", self.weights), ("gradients", self.gradients),
+            ("optimizer", self.optimizer), ("activations", self.activations),
+            ("total", self.total))]
+        what = ("kept for backward in a training step" if self.training
+                else "alive at the peak of each stage in inference")
+        return (f"<table><caption>memory (MiB) for a batch of {self.batch}: activations {what}"
+                f"</caption><tbody>{''.join(rows)}</tbody></table>")
+
     def to_dict(self) -> dict:
         """Bytes, as `resdsl memory --json` prints them."""
         return {"batch": self.batch, "mode": "train" if self.training else "eval",
