@@ -122,3 +122,17 @@ def test_a_training_step_on_a_gpu_peaks_near_the_estimate():
     peak = torch.cuda.max_memory_allocated()
     need = estimate(graph, 32, training=True, optimizer="sgd", device="cuda")
     assert abs(need.total - peak) / peak < 0.05, (need.total, peak)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_inference_on_a_gpu_peaks_near_the_estimate():
+    graph = resdsl.build("resnet50")
+    model = resdsl.load("resnet50", device="cuda").eval()
+    x = torch.randn(64, 3, 224, 224, device="cuda")
+    with torch.no_grad():
+        model(x)
+        torch.cuda.reset_peak_memory_stats()
+        model(x)
+    peak = torch.cuda.max_memory_allocated()
+    need = estimate(graph, 64, device="cuda")
+    assert abs(need.total - peak) / peak < 0.05, (need.total, peak)
