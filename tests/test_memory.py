@@ -136,3 +136,12 @@ def test_inference_on_a_gpu_peaks_near_the_estimate():
     peak = torch.cuda.max_memory_allocated()
     need = estimate(graph, 64, device="cuda")
     assert abs(need.total - peak) / peak < 0.05, (need.total, peak)
+
+
+def test_the_python_api_is_the_command_and_a_notebook_shows_its_stages():
+    need = resdsl.memory("resnet18", batch=4, optimizer="adamw")
+    assert need.optimizer == 2 * need.gradients and need.batch == 4
+    assert need.total == estimate(resdsl.build("resnet18"), 4, training=True,
+                                  optimizer="adamw").total
+    html = need._repr_html_()
+    assert html.startswith("<table>") and "<td>conv3_x</td>" in html
