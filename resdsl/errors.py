@@ -38,6 +38,7 @@ CODES = {
     "E305": "a kernel that is not square",
     "E306": "a --set value that is not a number",
     "E307": "division by zero",
+    "E308": "a function of numbers given a value it has no result for (log of 0)",
     # structure
     "E401": "the network has no input size",
     "E402": "the network has no stages, or no layers in them",

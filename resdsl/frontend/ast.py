@@ -35,7 +35,17 @@ class Neg:
     span: Span
 
 
-Expr = Num | Var | BinOp | Neg
+@dataclass(frozen=True)
+class Call:
+    """`name(args)` in a number: a function (`max(w, 16)`); as a term of its own, a block
+    or an op called."""
+
+    name: str
+    args: tuple  # of Expr and Keyword
+    span: Span
+
+
+Expr = Num | Var | BinOp | Neg | Call
 
 
 # Terms: the comma-separated items of a stage; grouped into layers during elaboration.

@@ -1,5 +1,5 @@
 """Evaluate the arithmetic of an .arch file (`4w`, `n`, `2*n+1`, `(depth - 2) / 9`,
-`w * d // 64 * C`) over known names only. `/` divides exactly (a whole result is a
+`w * d // 64 * C`, `make_divisible(w * 1.4, 8)`) over known names and functions only. `/` divides exactly (a whole result is a
 whole number; `whole` refuses any other where one is needed), `//` rounds down as
 Python and torchvision's `int(planes * (base_width / 64.))` do."""
 
@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 from resdsl.errors import ResdslError, did_you_mean
 from resdsl.frontend import ast
+from resdsl.frontend.functions import FUNCTIONS
 from resdsl.frontend.parser import KEYWORDS
 from resdsl.safety import check_number
 
@@ -27,6 +28,8 @@ def evaluate(expr: ast.Expr, env: Mapping[str, Number]) -> Number:
         return env[expr.name]
     if isinstance(expr, ast.Neg):
         return -evaluate(expr.operand, env)
+    if isinstance(expr, ast.Call):
+        return _call(expr, env)
     left, right = evaluate(expr.left, env), evaluate(expr.right, env)
     if expr.op in ("/", "//") and right == 0:
         raise ResdslError(f"division by zero: {left:g} {expr.op} 0", expr.right.span,
@@ -43,6 +46,32 @@ def evaluate(expr: ast.Expr, env: Mapping[str, Number]) -> Number:
         value = left / right
         value = int(value) if isinstance(left, int) and isinstance(right, int) \
             and left % right == 0 else value
+    return check_number(value, expr.span)
+
+
+def _call(expr: ast.Call, env: Mapping[str, Number]) -> Number:
+    function = FUNCTIONS.get(expr.name)
+    if function is None:
+        raise ResdslError(f"'{expr.name}' is no function of numbers", expr.span,
+                          hint=did_you_mean(expr.name, list(FUNCTIONS))
+                          or f"a block or an op is called as a term of its own (`{expr.name}"
+                             f"(64) x 3`); the functions: {', '.join(FUNCTIONS)}", code="E201")
+    keywords = [arg for arg in expr.args if isinstance(arg, ast.Keyword)]
+    if keywords:
+        raise ResdslError(f"{expr.name}() takes its arguments by position, not "
+                          f"'{keywords[0].name}='", keywords[0].span, code="E205")
+    if len(expr.args) not in function.arities:
+        low, high = function.arities[0], function.arities[-1]
+        counts = str(low) if low == high else f"{low} or {high}" if high == low + 1 \
+            else f"{low} to {high}"
+        raise ResdslError(f"{expr.name}() takes {counts} arguments, not {len(expr.args)}",
+                          expr.span, hint=f"{expr.name}: {function.summary}", code="E205")
+    args = [evaluate(arg, env) for arg in expr.args]
+    try:
+        value = function.call(*args)
+    except (ValueError, ZeroDivisionError, OverflowError, TypeError):
+        raise ResdslError(f"{expr.name}({', '.join(f'{a:g}' for a in args)}) has no value",
+                          expr.span, hint=f"{expr.name}: {function.summary}", code="E308")
     return check_number(value, expr.span)
 
 

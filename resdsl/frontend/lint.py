@@ -91,3 +91,5 @@ def _variables(expr: ast.Expr) -> Iterator[ast.Var]:
             stack.append(node.operand)
         elif isinstance(node, ast.BinOp):
             stack += [node.left, node.right]
+        elif isinstance(node, ast.Call):
+            stack += [arg.value if isinstance(arg, ast.Keyword) else arg for arg in node.args]

@@ -12,6 +12,7 @@ from lark.lexer import PatternStr
 from resdsl import bundled, safety
 from resdsl.errors import ResdslError, Span, did_you_mean, source_lines
 from resdsl.frontend import ast
+from resdsl.frontend.functions import FUNCTIONS
 from resdsl.frontend.postlex import BracketLayoutAndLimits, LexLimit, Unclosed
 
 # How a syntax error names what the parser wanted, for terminals that are patterns.
@@ -199,9 +200,8 @@ class _ToAst(Transformer):
             return ast.Term(kind, self._span(meta), value=value)
         return rule
 
-    fc, dropout, stride, pad, channels, se = (
-        _valued("fc"), _valued("dropout"), _valued("stride"), _valued("pad"), _valued("channels"),
-        _valued("se"))
+    fc, dropout, stride, pad, se = (
+        _valued("fc"), _valued("dropout"), _valued("stride"), _valued("pad"), _valued("se"))
     softmax, relu, ceil = _valued("softmax"), _valued("relu"), _valued("ceil")
 
     @v_args(meta=True)
@@ -215,10 +215,28 @@ class _ToAst(Transformer):
         return ast.Term("block", self._span(meta), body=body, value=repeat)
 
     @v_args(meta=True)
-    def call(self, meta, children):
+    def channels(self, meta, children):
+        """A number (a width), or, where it is `name(args)` and the name no function's, a
+        block or an op called."""
+        (value,) = children
+        if isinstance(value, ast.Call) and value.name not in FUNCTIONS:
+            return ast.Term("call", self._span(meta), name=value.name, args=value.args)
+        return ast.Term("channels", self._span(meta), value=value)
+
+    @v_args(meta=True)
+    def repeated_call(self, meta, children):
         name, *args, repeat = children
-        args = tuple(a for a in args if a is not None)
-        return ast.Term("call", self._span(meta), name=str(name), args=args, value=repeat)
+        return ast.Term("call", self._span(meta), name=str(name),
+                        args=tuple(a for a in args if a is not None), value=repeat)
+
+    @v_args(meta=True)
+    def call(self, meta, children):
+        name, *args = children
+        return ast.Call(str(name), tuple(a for a in args if a is not None), self._span(meta))
+
+    @v_args(meta=True)
+    def ceil_call(self, meta, children):  # the function, where `ceil` is also a keyword
+        return ast.Call("ceil", tuple(a for a in children if a is not None), self._span(meta))
 
     @v_args(meta=True)
     def keyword(self, meta, children):
