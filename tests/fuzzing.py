@@ -30,7 +30,8 @@ VOCABULARY = ["[", "]", "(", ")", ",", ";", ":", "x", "/2", "/0", "*", "+", "-",
               "pad", "shortcut", "input", "bn", "bias", "classes", "stride_on", "n", "w",
               "4w", "x" * 200, "é", "×", "\t", "\x00", "\ufeff", "ceil", "se", "1/16", "//",
               "C", "groups", "preact", "projection", "pooled", "highway", "act", "silu",
-              "gelu", "hardswish", "relu6", "on", "off"]
+              "gelu", "hardswish", "relu6", "on", "off", "max(", "min(4, ", "log(0)", "ceil(",
+              "round(", "pow(10, 99)", "make_divisible(", "maxx("]
 
 
 def mutate(data: bytes, rng: random.Random) -> bytes:
