@@ -1,6 +1,7 @@
 """Memory per layer, against torch: the activations a training step keeps equal, to the
-byte, what torch's saved-tensor hooks see, for every bundled network (float32, and bf16
-autocast on a CPU); the totals, the largest batch that fits, and the command."""
+byte, what torch's saved-tensor hooks see, for every bundled network at batch 2 (float32,
+the ImageNet ones at 112x112; and bf16 autocast on a CPU); the totals, the largest batch
+that fits, and the command."""
 
 from __future__ import annotations
 
@@ -17,10 +18,17 @@ from tests.saved_tensors import saved_for_backward
 BUNDLED = bundled_archs()
 
 
+def _half_size(name: str) -> dict:
+    """An ImageNet network at 112x112 (the same layers and storages at a quarter of the
+    cost: benchmarks/bench_design.py checks them at 224x224 too); the others as they are."""
+    shape = resdsl.build(name).nodes["input"]["shape"]
+    return {"input": "3x112x112"} if shape == (3, 224, 224) else {}
+
+
 @pytest.mark.parametrize("name", sorted(BUNDLED))
 def test_what_a_training_step_keeps_is_what_torch_saves(name):
-    graph = resdsl.build(name)
-    model = resdsl.load(name)
+    graph = resdsl.build(name, **_half_size(name))
+    model = resdsl.load(name, **_half_size(name))
     x = torch.randn(2, *graph.nodes["input"]["shape"])
     need = estimate(graph, 2, training=True)
     assert need.activations == saved_for_backward(model, x)
@@ -28,8 +36,8 @@ def test_what_a_training_step_keeps_is_what_torch_saves(name):
     assert need.weights == sum(t.numel() * t.element_size() for t in tensors)
 
 
-@pytest.mark.parametrize("name", ["cifar-resnet", "resnet18", "se-resnet50", "wrn",
-                                  "highway-cifar", "preact-resnet"])
+@pytest.mark.parametrize("name", ["cifar-resnet", "resnet18", "se-resnet50", "highway-cifar",
+                                  "preact-resnet"])
 def test_under_bf16_autocast_the_half_maps_and_weight_copies_are_counted(name):
     graph = resdsl.build(name)
     x = torch.randn(2, *graph.nodes["input"]["shape"])
