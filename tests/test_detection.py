@@ -198,3 +198,4 @@ def test_a_stage_named_feature_info_is_refused_at_its_line(write_arch, cli):
     assert code == 1 and out == ""
     assert f"{path}:4:1: error[E703]: the stage name 'feature_info'" in err
     assert cli("compile", path, "--naming", "torchvision")[0] == 1  # no torchvision layout
+    assert cli("flops", path)[0] == 1  # the front end refuses it, in every command

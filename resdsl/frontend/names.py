@@ -27,7 +27,8 @@ MODULE_MEMBERS = frozenset("""
     requires_grad_ set_extra_state set_submodule share_memory state_dict to to_empty train
     training type xpu zero_grad
 """.split())
-GENERATED_MEMBERS = frozenset({"init_weights", "from_unfolded", "zero_init_residual"})
+GENERATED_MEMBERS = frozenset({"init_weights", "from_unfolded", "zero_init_residual",
+                               "feature_info"})
 RESERVED = MODULE_MEMBERS | GENERATED_MEMBERS
 _PLAIN = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 

@@ -18,7 +18,6 @@ import networkx as nx
 from resdsl.backends.pytorch.naming import NAMINGS, fc_as_conv, top_level_paths, unit_member
 from resdsl.backends.pytorch.unit_plan import Step, Unit, UnitKind, unit_plan
 from resdsl.errors import ResdslError
-from resdsl.frontend.names import check_stage_name
 from resdsl.ir.graph import ordered_inputs, unit_nodes
 from resdsl.ops.registry import op
 from resdsl.ops.shapes import Shape, numel
@@ -132,8 +131,6 @@ def _feature_info(graph: nx.DiGraph, items: list[Leaf | Unit], owners: list[str]
             stages_under.setdefault(item.path[:depth], set()).add(stage)
     info, reduction, height = [], 1, graph.nodes["input"]["shape"][1]
     for stage in graph.graph["stages"]:
-        if stage.name == "feature_info" and ("feature_info",) in stages_under:
-            check_stage_name(stage.name, stage.span, {"feature_info"})  # the list's name
         if stage.name not in last or len(items[last[stage.name]].shape) != 3:
             continue
         item = items[last[stage.name]]
