@@ -162,8 +162,7 @@ def memory(path: str, *, batch: int = 1, training: bool = True, optimizer: str |
     images, per layer and in total, as `resdsl memory` prints it (a `MemoryEstimate`)."""
     from resdsl.backends.pytorch.memory import estimate
 
-    return estimate(build(path, **params), batch, training, optimizer if training else None,
-                    amp, device)
+    return estimate(build(path, **params), batch, training, optimizer, amp, device)
 
 
 def diff(a: str, b: str, **params):

@@ -28,7 +28,8 @@ from resdsl.safety import limits
 from resdsl.version import __version__
 
 COMMANDS: dict[str, Command] = {c.name: c for c in (
-    FLOPS, DIFF, LATENCY, MEMORY, CHECK, COMPILE, RENDER, TRAIN, PLOT, EVAL, RESPONSES, LIST, LIMITS)}
+    FLOPS, DIFF, LATENCY, MEMORY, CHECK, COMPILE, RENDER, TRAIN, PLOT, EVAL, RESPONSES, LIST,
+    LIMITS)}
 
 EPILOG = """\
 exit codes: 0 success; 1 error in an .arch file, a --set value or other input; 2 bad

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from dataclasses import dataclass
 
 EXIT_INPUT, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 1, 2, 3, 130
@@ -50,6 +51,18 @@ def emit(text: str, output: str | None) -> None:
         print(f"wrote {output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
+
+
+def unknown_figure_format(command: str, output: str | None) -> bool:
+    """Whether `-o` names a file whose format a figure cannot take; said on stderr (the
+    command then exits 2, before any work)."""
+    from resdsl.backends.figure.draw import FORMATS
+
+    if output and Path(output).suffix.lower().lstrip(".") not in FORMATS + ("gv",):
+        print(f"resdsl {command}: error: cannot tell the format of {output}: "
+              "use .svg, .png, .pdf or .dot", file=sys.stderr)
+        return True
+    return False
 
 
 def loader_workers(args: argparse.Namespace) -> int:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
-from resdsl.cli.common import EXIT_USAGE, Command, build, emit, positive
+from resdsl.cli.common import (EXIT_USAGE, Command, build, emit, positive,
+                               unknown_figure_format)
 from resdsl.errors import ResdslError
 
 
@@ -53,7 +53,7 @@ def _memory(args) -> int:
     from resdsl.safety import format_bytes
 
     graph = build(args.file, args)
-    options = dict(training=args.training, optimizer=args.optimizer if args.training else None,
+    options = dict(training=args.training, optimizer=args.optimizer,
                    amp=args.amp, device=args.device)
     need = estimate(graph, args.batch, **options)
     fit = largest_batch(graph, args.fit, **options) if args.fit else None
@@ -97,11 +97,8 @@ def _diff_arguments(parser) -> None:
 
 def _diff(args) -> int:
     from resdsl.backends.diff import diff, format_diff
-    from resdsl.backends.figure.draw import FORMATS
 
-    if args.output and Path(args.output).suffix.lower().lstrip(".") not in FORMATS + ("gv",):
-        print(f"resdsl diff: error: cannot tell the format of {args.output}: "
-              "use .svg, .png, .pdf or .dot", file=sys.stderr)
+    if unknown_figure_format("diff", args.output):
         return EXIT_USAGE
     graphs, failed = [], []
     for name in (args.a, args.b):  # both reported when both fail

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-from resdsl.cli.common import EXIT_USAGE, Command
+from resdsl.cli.common import EXIT_USAGE, Command, unknown_figure_format
 
 
 def _arguments(parser) -> None:
@@ -25,11 +24,9 @@ def _arguments(parser) -> None:
 
 def _render(args) -> int:
     from resdsl.api import render
-    from resdsl.backends.figure.draw import FORMATS, write
+    from resdsl.backends.figure.draw import write
 
-    if args.output and Path(args.output).suffix.lower().lstrip(".") not in FORMATS + ("gv",):
-        print(f"resdsl render: error: cannot tell the format of {args.output}: "
-              "use .svg, .png, .pdf or .dot", file=sys.stderr)
+    if unknown_figure_format("render", args.output):
         return EXIT_USAGE
     figure = render(*args.files, collapse=args.collapse, shapes=args.shapes,
                     rankdir=args.rankdir, **dict(args.overrides))

@@ -58,8 +58,9 @@ class _Walk:
     def _place(self, node: str) -> None:
         attrs, inputs = self.graph.nodes[node], ordered_inputs(self.graph, node)
         declared = op(attrs["op"])
+        # the output, and a softmax the loss applies, make nothing of their own
         if attrs["op"] == "output" or declared.left_to_loss or self._in_place(node):
-            self.storage[node] = self.storage[inputs[0]]  # the loss applies softmax
+            self.storage[node] = self.storage[inputs[0]]
             return
         self.storage[node] = node
         self.half[node] = bool(self.amp) and attrs["op"] != "input" and (
